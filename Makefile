@@ -1,0 +1,49 @@
+# Preflight — every target sets up what it needs; `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SRC := index service tests benchmarks
+
+.DEFAULT_GOAL := help
+.PHONY: help venv system-deps lint format test eval bench clean run
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install Preflight with its dev tools
+
+system-deps:  ## install redis-server with apt-get when it is missing (the tests start their own)
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server with apt-get"; \
+	  SUDO=$$(command -v sudo || true); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+format: $(STAMP)  ## rewrite the code in the project's format
+	$(VENV)/bin/ruff format $(SRC)
+	$(VENV)/bin/ruff check --fix $(SRC)
+
+lint: $(STAMP)  ## format check, ruff, mypy --strict and the import contracts
+	$(VENV)/bin/ruff format --check $(SRC)
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) system-deps lint  ## set up, lint, and run the whole test suite (index coverage >= 95% enforced)
+	$(VENV)/bin/pytest --cov --cov-report=term
+
+eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json
+	$(PY) -m benchmarks.eval_report
+
+bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/bench.json
+	$(PY) -m benchmarks.bench_index
+
+clean:  ## remove the venv, caches and reports
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info

@@ -1,0 +1,117 @@
+"""Geometry: H3 cells as candidate keys for points, an R-tree for incident areas, haversine metres.
+
+This is the only module that imports h3 (the integer-cell API) or rtree. Points are looked up
+through their H3 cell in the snapshot's postings: a query point's disk of cells holds every
+incident point within MAX_RADIUS_M, and the exact distance then decides. Areas (a lab compound,
+an industrial zone) live in an R-tree with one fixed convention: interleaved boxes as
+(min_lon, min_lat, max_lon, max_lat).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+
+import h3.api.basic_int as h3
+import numpy as np
+import numpy.typing as npt
+from rtree import index as rtree_index
+
+from index.model import Area, Location
+
+CELL_RESOLUTION = 9  # street-block cells, ~0.1 km² each
+DISK_K = 2
+# Nowhere on the globe did a point leave its grid_disk(k=2) at resolution 9 within ~400 m
+# (tests/index/test_geo.py samples it); the scoring radius stays well inside that.
+MAX_RADIUS_M = 300.0
+# Coarse cells mark where areas are, so most queries skip the R-tree call altogether.
+AREA_HINT_RESOLUTION = 6
+EARTH_RADIUS_M = 6_371_008.8
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def cell_of(lat: float, lon: float) -> int:
+    return int(h3.latlng_to_cell(lat, lon, CELL_RESOLUTION))
+
+
+def disk_cells(lat: float, lon: float) -> list[int]:
+    """Every cell that may hold a point within MAX_RADIUS_M of (lat, lon)."""
+    return list(h3.grid_disk(h3.latlng_to_cell(lat, lon, CELL_RESOLUTION), DISK_K))
+
+
+def haversine_m(lat: float, lon: float, lats: FloatArray, lons: FloatArray) -> FloatArray:
+    """Great-circle metres from one point to many."""
+    phi1 = math.radians(lat)
+    phi2 = np.radians(lats)
+    dphi = phi2 - phi1
+    dlmb = np.radians(lons) - math.radians(lon)
+    a = np.sin(dphi / 2) ** 2 + math.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0))), np.float64)
+
+
+def distance_m(a: Location, b: Location) -> float:
+    return float(haversine_m(a.lat, a.lon, np.array([b.lat]), np.array([b.lon]))[0])
+
+
+def _contains(vertices: tuple[Location, ...], lat: float, lon: float) -> bool:
+    """Ray casting in the lat/lon plane: exact enough for sites a few kilometres across."""
+    inside = False
+    j = len(vertices) - 1
+    for i, vi in enumerate(vertices):
+        vj = vertices[j]
+        if (vi.lat > lat) != (vj.lat > lat):
+            crossing_lon = vi.lon + (lat - vi.lat) * (vj.lon - vi.lon) / (vj.lat - vi.lat)
+            if lon < crossing_lon:
+                inside = not inside
+        j = i
+    return inside
+
+
+def _bounds(area: Area) -> tuple[float, float, float, float]:
+    lats = [v.lat for v in area.vertices]
+    lons = [v.lon for v in area.vertices]
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def _hint_cells(area: Area) -> set[int]:
+    """Coarse cells that cover the area's box (sampled finer than a coarse cell, plus a ring)."""
+    west, south, east, north = _bounds(area)
+    step = 0.01  # ~1 km, well under a resolution-6 cell's ~3 km inradius
+    n_lat = int((north - south) / step) + 2
+    n_lon = int((east - west) / step) + 2
+    cells: set[int] = set()
+    for lat in np.linspace(south, north, n_lat):
+        for lon in np.linspace(west, east, n_lon):
+            cells.update(h3.grid_disk(h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION), 1))
+    return cells
+
+
+class AreaIndex:
+    """Incident parties recorded as areas; answers which areas contain a point."""
+
+    def __init__(self, areas: Iterable[tuple[int, Area]]) -> None:
+        self._areas: dict[int, Area] = dict(areas)
+        self._hints: frozenset[int] = frozenset(
+            cell for area in self._areas.values() for cell in _hint_cells(area)
+        )
+        self._tree: rtree_index.Index | None = None
+        if self._areas:
+            self._tree = rtree_index.Index(self._stream(), interleaved=True)
+
+    def _stream(self) -> Iterator[tuple[int, tuple[float, float, float, float], None]]:
+        for party_id, area in self._areas.items():
+            yield party_id, _bounds(area), None
+
+    def __len__(self) -> int:
+        return len(self._areas)
+
+    def containing(self, lat: float, lon: float) -> list[int]:
+        """Party ids of the areas that contain the point, in ascending order."""
+        if self._tree is None:
+            return []
+        hint = h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION)
+        if hint not in self._hints:
+            return []
+        hits = self._tree.intersection((lon, lat, lon, lat))
+        return sorted(p for p in hits if _contains(self._areas[p].vertices, lat, lon))

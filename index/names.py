@@ -1,0 +1,117 @@
+"""Name keys for candidate retrieval and name similarity for re-scoring.
+
+Every normalised name is indexed under 64-bit keys of several families:
+
+- FULL: the whole normalised name (exact matches, however common the tokens);
+- TOKEN: each core token (generic business words are left out);
+- SKELETON: a token's consonant skeleton (transliteration variants: Natalya/Natallia);
+- PREFIX / SUFFIX: a token's two halves (one typo leaves one half intact).
+
+A query also looks up adjacent tokens joined ("hong da" finds "hongda") and the halves for
+the lengths a one-letter insertion or deletion would give. Keys are Python's keyed SipHash of
+the text (salted per process) XOR a family salt: cheap (~50 ns), compact, and collisions only
+add candidates that re-scoring then judges on the real strings.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+
+from index.normalize import NormalizedName, skeleton
+
+FULL = 0x5A17_0F3E_9B2C_4D61
+TOKEN = 0x2C9E_6B1D_07A4_F358
+SKELETON = 0x71D3_A85C_E20B_96F4
+PREFIX = 0x0B6F_D249_5E1A_C783
+SUFFIX = 0x4E82_17C6_B95D_3A0F
+PHONE = 0x3F51_C0A7_6D28_E9B4
+EMAIL = 0x68A4_2E9F_B13C_705D
+DOMAIN = 0x1D7B_94E0_C6F2_5A38
+CELL = 0x52E6_0B3D_8A71_F4C9
+
+NAME_FAMILY_WEIGHTS = {FULL: 3.0, TOKEN: 1.0, SKELETON: 0.6, PREFIX: 0.4, SUFFIX: 0.4}
+MIN_TOKEN = 2
+MIN_SKELETON_TOKEN = 4
+MIN_HALVED_TOKEN = 6
+
+
+def key(family: int, text: str) -> int:
+    return hash(text) ^ family
+
+
+def _halves(token: str) -> tuple[str, str]:
+    cut = len(token) // 2
+    return token[:cut], token[cut:]
+
+
+def index_name_keys(name: NormalizedName) -> set[int]:
+    """The keys one incident party's name is filed under."""
+    if not name.tokens:
+        return set()
+    keys = {key(FULL, name.full)}
+    for token in name.core_tokens:
+        if len(token) >= MIN_TOKEN:
+            keys.add(key(TOKEN, token))
+        if len(token) >= MIN_SKELETON_TOKEN:
+            skel = skeleton(token)
+            if len(skel) >= 2 and skel != token:
+                keys.add(key(SKELETON, skel))
+        if len(token) >= MIN_HALVED_TOKEN:
+            head, tail = _halves(token)
+            keys.add(key(PREFIX, head))
+            keys.add(key(SUFFIX, tail))
+    return keys
+
+
+def query_name_keys(name: NormalizedName) -> dict[int, float]:
+    """The keys a query name looks up, each with the weight a hit on it gives a candidate."""
+    if not name.tokens:
+        return {}
+    keys = {key(FULL, name.full): NAME_FAMILY_WEIGHTS[FULL]}
+    core = name.core_tokens
+    for a, b in pairwise(core):
+        keys[key(TOKEN, a + b)] = NAME_FAMILY_WEIGHTS[TOKEN]
+    for token in core:
+        if len(token) >= MIN_TOKEN:
+            keys[key(TOKEN, token)] = NAME_FAMILY_WEIGHTS[TOKEN]
+        if len(token) >= MIN_SKELETON_TOKEN:
+            skel = skeleton(token)
+            if len(skel) >= 2 and skel != token:
+                keys.setdefault(key(SKELETON, skel), NAME_FAMILY_WEIGHTS[SKELETON])
+        size = len(token)
+        for original in (size - 1, size, size + 1):
+            if original < MIN_HALVED_TOKEN:
+                continue
+            head_len = original // 2
+            tail_len = original - head_len
+            if head_len <= size:
+                keys.setdefault(key(PREFIX, token[:head_len]), NAME_FAMILY_WEIGHTS[PREFIX])
+            if tail_len <= size:
+                keys.setdefault(key(SUFFIX, token[-tail_len:]), NAME_FAMILY_WEIGHTS[SUFFIX])
+    return keys
+
+
+def similarity(a: str, b: str) -> float:
+    """0–1 similarity of two normalised name forms (space-separated tokens).
+
+    The better of: the names with spaces removed (so "shang hai hong da" meets "shanghai
+    hongda") and the names with tokens sorted (so "IVANOVA Natalya" meets "Natalya Ivanova").
+    """
+    compact = fuzz.ratio(a.replace(" ", ""), b.replace(" ", ""))
+    return max(compact, fuzz.token_sort_ratio(a, b)) / 100.0
+
+
+def similarity_matrix(queries: list[str], choices: list[str]) -> npt.NDArray[np.float64]:
+    """similarity() for every (query, choice) pair, computed in C."""
+    compact = process.cdist(
+        [q.replace(" ", "") for q in queries],
+        [c.replace(" ", "") for c in choices],
+        scorer=fuzz.ratio,
+        dtype=np.float64,
+    )
+    sorted_tokens = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio, dtype=np.float64)
+    return np.asarray(np.maximum(compact, sorted_tokens) / 100.0, np.float64)

@@ -1,0 +1,203 @@
+"""Normalisation: names in any script to comparable Latin tokens, identifiers to canonical forms.
+
+Names go through: Unicode NFKC → removal of legal forms written in their own script (有限公司,
+ООО, บริษัท … จำกัด, 주식회사, 株式会社, شركة) → transliteration to Latin (anyascii; Chinese
+syllables paired into words) → case folding → punctuation (dots and apostrophes join, the
+rest separates) → runs of single letters joined ("d o o" → "doo") → Latin legal forms of
+many jurisdictions stripped at either end → generic business words mapped to one canonical
+token each ("huagong", "chemicals" → "chemical"). "SIS DOO" and "SIS d.o.o." both become "sis".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from anyascii import anyascii
+
+from index.legal_forms import (
+    GENERIC_CANONICAL,
+    LATIN_LEGAL_PREFIXES,
+    LATIN_LEGAL_SUFFIXES,
+    NAME_PARTICLES,
+    NATIVE_LEGAL_FORMS,
+    PINYIN_WORDS,
+)
+
+NAME_CACHE_SIZE = 1 << 16
+_MAX_LEGAL_FORM_TOKENS = max(len(form) for form in LATIN_LEGAL_SUFFIXES | LATIN_LEGAL_PREFIXES)
+
+_NATIVE_LEGAL_RE = re.compile(
+    "|".join(re.escape(unicodedata.normalize("NFKC", form)) for form in NATIVE_LEGAL_FORMS)
+)
+_SUFFIX_ENDS = frozenset(form[-1] for form in LATIN_LEGAL_SUFFIXES)
+_PREFIX_STARTS = frozenset(form[0] for form in LATIN_LEGAL_PREFIXES)
+_CYRILLIC_LEGAL_RE = re.compile(
+    r"(?<![\w])(ООО|ОАО|ЗАО|ПАО|НАО|АО|ТОО|ТОВ|ИП|ЧП|ПП|ОДО|ЧУП|УП|ЕООД|ООД|АД)(?![\w])"
+)
+_ARABIC_ARTICLE_RE = re.compile(r"(?<![\u0600-\u06FF])(?:ال|لل)(?=[\u0600-\u06FF])")
+_GREEK_OU_RE = re.compile("ου|ού|Ου|ΟΥ|Ού")
+_CJK_RUN_RE = re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
+_SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_JOINERS = str.maketrans("", "", ".'’`´ʼ")
+_SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
+_REPEAT_RE = re.compile(r"(.)\1+")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedName:
+    """A name ready for matching.
+
+    `tokens` keep the name's order; `core` leaves out generic business words ("trading",
+    "chemical") so that two different firms in the same trade do not look alike; when a name
+    is nothing but generic words, `core` is the whole name.
+    """
+
+    tokens: tuple[str, ...]
+    core_tokens: tuple[str, ...]
+
+    @property
+    def full(self) -> str:
+        return " ".join(self.tokens)
+
+    @property
+    def core(self) -> str:
+        return " ".join(self.core_tokens)
+
+
+def _pinyin_words(run: str) -> str:
+    """Chinese characters to pinyin words: known words first, otherwise syllables in pairs."""
+    syllables = [anyascii(ch).lower() for ch in run]
+    words: list[str] = []
+    i = 0
+    while i < len(syllables):
+        for width in (4, 3, 2):
+            candidate = "".join(syllables[i : i + width])
+            if i + width <= len(syllables) and candidate in PINYIN_WORDS:
+                words.append(candidate)
+                i += width
+                break
+        else:
+            words.append("".join(syllables[i : i + 2]))
+            i += 2
+    return " " + " ".join(words) + " "
+
+
+def _to_latin(text: str) -> str:
+    text = _NATIVE_LEGAL_RE.sub(" ", text)
+    text = _CYRILLIC_LEGAL_RE.sub(" ", text)
+    text = _ARABIC_ARTICLE_RE.sub("", text)
+    text = _GREEK_OU_RE.sub("ou", text)
+    text = _CJK_RUN_RE.sub(lambda m: _pinyin_words(m.group()), text)
+    return anyascii(text)
+
+
+def _join_single_letters(tokens: list[str]) -> list[str]:
+    """'d o o' → 'doo', 's a de c v' → 'sa de cv': initials and dotted abbreviations."""
+    out: list[str] = []
+    run = ""
+    for token in tokens:
+        if len(token) == 1 and token.isalpha():
+            run += token
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        out.append(token)
+    if run:
+        out.append(run)
+    return out
+
+
+def _strip_legal_forms(tokens: list[str]) -> list[str]:
+    changed = True
+    while changed and len(tokens) > 1:
+        changed = False
+        if tokens[-1] not in _SUFFIX_ENDS and tokens[0] not in _PREFIX_STARTS:
+            break
+        for width in range(min(_MAX_LEGAL_FORM_TOKENS, len(tokens) - 1), 0, -1):
+            if tuple(tokens[-width:]) in LATIN_LEGAL_SUFFIXES:
+                tokens = tokens[:-width]
+                changed = True
+                break
+            if tuple(tokens[:width]) in LATIN_LEGAL_PREFIXES:
+                tokens = tokens[width:]
+                changed = True
+                break
+    return tokens
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
+def normalize_name(raw: str) -> NormalizedName:
+    """The comparable form of a person's or organisation's name in any script."""
+    text = unicodedata.normalize("NFKC", raw)
+    if not text.isascii():
+        text = _to_latin(text)
+    text = text.casefold().translate(_JOINERS)
+    tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
+    tokens = _strip_legal_forms(tokens)
+    tokens = [GENERIC_CANONICAL.get(t, t) for t in tokens if t not in NAME_PARTICLES]
+    core = tuple(t for t in tokens if t not in GENERIC_CANONICAL)
+    return NormalizedName(tuple(tokens), core or tuple(tokens))
+
+
+def skeleton(token: str) -> str:
+    """Consonant skeleton for transliteration variants: Mohammed/Muhammad → 'mmd'."""
+    return _REPEAT_RE.sub(r"\1", token.translate(_SKELETON_DROP))
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
+def normalize_place(raw: str) -> str:
+    """City or subdivision in comparable form ('São Paulo' → 'sao paulo')."""
+    text = unicodedata.normalize("NFKC", raw)
+    if not text.isascii():
+        text = anyascii(text)
+    return " ".join(t for t in _SPLIT_RE.split(text.casefold().translate(_JOINERS)) if t)
+
+
+def normalize_postcode(raw: str) -> str:
+    """'SW1A 1AA' → 'SW1A1AA', '01-234' → '01234'."""
+    return "".join(ch for ch in anyascii(raw).upper() if ch.isalnum())
+
+
+@lru_cache(maxsize=NAME_CACHE_SIZE)
+def canonical_phone(raw: str, country_code: str = "") -> str | None:
+    """E.164 form of a phone number, using the party's country for national formats."""
+    try:
+        number = phonenumbers.parse(raw, country_code or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def canonical_email(raw: str) -> str | None:
+    """Lower-cased address without sub-address tag: 'Sales+Q3@Ex.COM' → 'sales@ex.com'."""
+    text = raw.strip().lower()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or " " in text:
+        return None
+    local = local.split("+", 1)[0]
+    host = canonical_domain(domain)
+    if not local or host is None:
+        return None
+    return f"{local}@{host}"
+
+
+def canonical_domain(raw: str) -> str | None:
+    """Registrable host of a web address: 'https://www.Ex.com/shop' → 'ex.com'."""
+    text = raw.strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    host = text.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].rstrip(".")
+    host = host.removeprefix("www.")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if "." not in host or not re.fullmatch(r"[a-z0-9.-]+", host):
+        return None
+    return host

@@ -1,0 +1,152 @@
+"""The scoring policy: weights and thresholds, versioned, one per deployment.
+
+A policy is plain data. `parse_policy` reads the TOML text of a policy file (the service reads
+the file); keys left out keep the defaults below, unknown keys are an error so a typo cannot
+silently fall back to a default. `policies/default.toml` mirrors DEFAULT_POLICY.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from index.errors import PolicyError
+from index.geo import MAX_RADIUS_M
+from index.model import IncidentKind, SubstanceClass
+
+_DEFAULT_KIND_WEIGHTS = {
+    IncidentKind.SEIZURE: 1.0,
+    IncidentKind.ILLICIT_MANUFACTURE: 1.0,
+    IncidentKind.PRECURSOR_DIVERSION: 0.95,
+    IncidentKind.SUSPICIOUS_SHIPMENT: 0.85,
+    IncidentKind.OTHER: 0.75,
+}
+_DEFAULT_SUBSTANCE_WEIGHTS = {
+    SubstanceClass.FENTANYL: 1.0,
+    SubstanceClass.OTHER_SYNTHETIC_OPIOID: 1.0,
+    SubstanceClass.PRECURSOR: 1.0,
+    SubstanceClass.EQUIPMENT: 0.95,
+    SubstanceClass.ATS: 0.95,
+    SubstanceClass.SYNTHETIC_CATHINONE: 0.95,
+    SubstanceClass.SYNTHETIC_CANNABINOID: 0.95,
+    SubstanceClass.DESIGNER_BENZODIAZEPINE: 0.95,
+    SubstanceClass.PHENETHYLAMINE: 0.95,
+    SubstanceClass.TRYPTAMINE: 0.9,
+    SubstanceClass.ADULTERANT: 0.9,
+    SubstanceClass.COCAINE: 0.9,
+    SubstanceClass.OTHER: 0.9,
+    SubstanceClass.UNKNOWN: 0.9,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Weights are evidence points; a match's score is 100·(1 − e^(−points·weight/scale))."""
+
+    version: str = "default-2026.11"
+    # names: points = name_weight · ((similarity − name_floor) / (1 − name_floor)) ^ name_exponent
+    name_weight: float = 100.0
+    name_floor: float = 0.72
+    name_exponent: float = 1.3
+    name_partial: float = 0.82
+    name_strong: float = 0.90
+    name_exact: float = 0.99
+    # geography: a broad "near" term and a sharp "same building" term, both Gaussian in metres
+    near_radius_m: float = 300.0
+    near_weight: float = 45.0
+    near_scale_m: float = 250.0
+    building_weight: float = 50.0
+    building_scale_m: float = 40.0
+    same_building_m: float = 30.0
+    area_weight: float = 60.0
+    # a strong name near the incident's location is worth more than the two apart
+    combination_weight: float = 0.9
+    # identifiers
+    phone_weight: float = 130.0
+    email_weight: float = 130.0
+    domain_weight: float = 60.0
+    # address agreement counts only beside name or location evidence
+    postcode_weight: float = 8.0
+    city_weight: float = 4.0
+    country_mismatch_factor: float = 0.7
+    # incident weights
+    kind_weights: MappingProxyType[IncidentKind, float] = field(
+        default_factory=lambda: MappingProxyType(dict(_DEFAULT_KIND_WEIGHTS))
+    )
+    substance_weights: MappingProxyType[SubstanceClass, float] = field(
+        default_factory=lambda: MappingProxyType(dict(_DEFAULT_SUBSTANCE_WEIGHTS))
+    )
+    recency_half_life_days: float = 1460.0
+    recency_floor: float = 0.6
+    # score and stoplight
+    score_scale: float = 100.0
+    amber_score: float = 40.0
+    red_score: float = 70.0
+    report_score: float = 10.0
+    max_matches_per_party: int = 5
+    extra_match_damping: float = 0.3
+    # candidate retrieval
+    name_df_cap: int = 400
+    name_candidates: int = 24
+    geo_candidates: int = 32
+    identifier_df_cap: int = 2000
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 < self.near_radius_m <= MAX_RADIUS_M:
+            problems.append(f"near_radius_m must be in (0, {MAX_RADIUS_M:g}]")
+        if not 0.0 <= self.name_floor < self.name_partial <= self.name_strong <= self.name_exact:
+            problems.append("need name_floor < name_partial <= name_strong <= name_exact")
+        if not 0.0 < self.amber_score < self.red_score < 100.0:
+            problems.append("need 0 < amber_score < red_score < 100")
+        if self.max_matches_per_party < 1 or self.name_candidates < 1 or self.geo_candidates < 1:
+            problems.append("match and candidate limits must be at least 1")
+        if not 0.0 <= self.extra_match_damping < 1.0:
+            problems.append("extra_match_damping must be in [0, 1)")
+        if problems:
+            raise PolicyError("; ".join(problems))
+
+
+DEFAULT_POLICY = Policy()
+_FIELDS = {f.name for f in fields(Policy)}
+
+
+def _enum_weights(raw: Any, enum: Any, key: str) -> MappingProxyType[Any, float]:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{key} must be a table")
+    try:
+        return MappingProxyType({enum(k): float(v) for k, v in raw.items()})
+    except (ValueError, TypeError) as exc:
+        raise PolicyError(f"{key}: {exc}") from exc
+
+
+def parse_policy(text: str) -> Policy:
+    """A policy from the TOML text of a policy file."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"not valid TOML: {exc}") from exc
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise PolicyError(f"unknown policy keys: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        value = raw
+        if key == "kind_weights":
+            weights = dict(DEFAULT_POLICY.kind_weights)
+            weights.update(_enum_weights(value, IncidentKind, key))
+            values[key] = MappingProxyType(weights)
+        elif key == "substance_weights":
+            weights_s = dict(DEFAULT_POLICY.substance_weights)
+            weights_s.update(_enum_weights(value, SubstanceClass, key))
+            values[key] = MappingProxyType(weights_s)
+        else:
+            expected = type(getattr(DEFAULT_POLICY, key))
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise PolicyError(f"{key} must be a {expected.__name__}")
+            values[key] = value
+    return replace(DEFAULT_POLICY, **values)

@@ -1,0 +1,138 @@
+"""Scoring: evidence points per (query party, incident party), incident weights, stoplights.
+
+Points add up per kind of evidence; the incident's weight (kind, substance class, recency)
+scales them; the score is 100·(1 − e^(−x/scale)), strictly increasing, so distinct evidence
+gives distinct scores and an officer's queue can be ranked. The stoplight follows from the
+score's thresholds, so a score and its colour never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from index.model import IncidentKind, ReasonCode, Stoplight, SubstanceClass
+from index.policy import Policy
+
+PHONE = "phone"
+EMAIL = "email"
+DOMAIN = "domain"
+_IDENTIFIER_REASONS = {
+    PHONE: ReasonCode.PHONE_EXACT,
+    EMAIL: ReasonCode.EMAIL_EXACT,
+    DOMAIN: ReasonCode.DOMAIN_EXACT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PairEvidence:
+    name_similarity: float
+    distance_m: float | None
+    in_area: bool
+    identifiers: frozenset[str]
+    postcode_match: bool
+    city_match: bool
+    country_match: bool | None
+
+
+def incident_weight(
+    policy: Policy,
+    kind: IncidentKind,
+    substance_class: SubstanceClass,
+    age_days: int,
+) -> float:
+    """How much an incident counts: its kind, its substance class and how recent it is."""
+    recency = 0.5 ** (max(age_days, 0) / policy.recency_half_life_days)
+    return float(
+        policy.kind_weights.get(kind, 1.0)
+        * policy.substance_weights.get(substance_class, 1.0)
+        * max(recency, policy.recency_floor)
+    )
+
+
+def name_points(policy: Policy, similarity: float) -> float:
+    if similarity <= policy.name_floor:
+        return 0.0
+    strength = (similarity - policy.name_floor) / (1.0 - policy.name_floor)
+    return float(policy.name_weight * min(strength, 1.0) ** policy.name_exponent)
+
+
+def near_factor(policy: Policy, distance_m: float | None) -> float:
+    if distance_m is None or distance_m > policy.near_radius_m:
+        return 0.0
+    return math.exp(-((distance_m / policy.near_scale_m) ** 2))
+
+
+def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[ReasonCode, ...]]:
+    """Points for one pair and the reason codes that explain them."""
+    reasons: list[ReasonCode] = []
+    names = name_points(policy, ev.name_similarity)
+    if ev.name_similarity >= policy.name_exact:
+        reasons.append(ReasonCode.NAME_EXACT)
+    elif ev.name_similarity >= policy.name_strong:
+        reasons.append(ReasonCode.NAME_STRONG)
+    elif ev.name_similarity >= policy.name_partial:
+        reasons.append(ReasonCode.NAME_PARTIAL)
+
+    near = near_factor(policy, ev.distance_m)
+    geo = 0.0
+    if near > 0.0 and ev.distance_m is not None:
+        building = math.exp(-((ev.distance_m / policy.building_scale_m) ** 2))
+        geo = policy.near_weight * near + policy.building_weight * building
+        reasons.append(
+            ReasonCode.GEO_SAME_BUILDING
+            if ev.distance_m <= policy.same_building_m
+            else ReasonCode.GEO_NEAR
+        )
+    if ev.in_area:
+        geo = max(geo, policy.area_weight)
+        near = 1.0
+        reasons.append(ReasonCode.GEO_IN_AREA)
+
+    identifiers = 0.0
+    for kind in sorted(ev.identifiers):
+        identifiers += {
+            PHONE: policy.phone_weight,
+            EMAIL: policy.email_weight,
+            DOMAIN: policy.domain_weight,
+        }[kind]
+        reasons.append(_IDENTIFIER_REASONS[kind])
+
+    if names > 0.0 and geo == 0.0 and ev.country_match is False:
+        names *= policy.country_mismatch_factor
+        reasons.append(ReasonCode.COUNTRY_MISMATCH)
+
+    points = names + geo + identifiers + policy.combination_weight * names * near
+    if points > 0.0 and (names > 0.0 or geo > 0.0):
+        if ev.postcode_match:
+            points += policy.postcode_weight
+            reasons.append(ReasonCode.POSTCODE_MATCH)
+        if ev.city_match:
+            points += policy.city_weight
+            reasons.append(ReasonCode.CITY_MATCH)
+    return points, tuple(reasons)
+
+
+def score_of(policy: Policy, weighted_points: float) -> float:
+    """0–100, strictly increasing in the weighted points."""
+    return 100.0 * -math.expm1(-max(weighted_points, 0.0) / policy.score_scale)
+
+
+def stoplight_of(policy: Policy, score: float) -> Stoplight:
+    if score >= policy.red_score:
+        return Stoplight.RED
+    if score >= policy.amber_score:
+        return Stoplight.AMBER
+    return Stoplight.GREEN
+
+
+def combine_scores(policy: Policy, scores: list[float]) -> float:
+    """A party's score from its matches: the best one, raised a little by each further match
+    (a drop address used again and again), each extra one damped."""
+    ordered = sorted(scores, reverse=True)
+    if not ordered:
+        return 0.0
+    remaining = 1.0 - ordered[0] / 100.0
+    for extra in ordered[1:]:
+        remaining *= 1.0 - policy.extra_match_damping * extra / 100.0
+    return 100.0 * (1.0 - remaining)
