@@ -40,7 +40,7 @@ def main() -> None:
 
     print(f"policy {policy.version}, {args.background:,} incidents, seed {args.seed}")
     print(f"{'family':<16}{'cases':>7}{'alert':>9}{'red':>9}")
-    for family, fig in report["by_family"].items():  # type: ignore[attr-defined]
+    for family, fig in report["by_family"].items():
         rate = fig.get("recall_alert", fig.get("false_alert_rate"))
         red = fig.get("recall_red", fig.get("red_rate"))
         kind = "+" if fig["positive"] else "-"

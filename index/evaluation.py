@@ -266,15 +266,17 @@ def build_evaluation_set(
     positive("typo", lambda _, t: name_only(t, _typo(rng, primary(t))))
     positive(
         "transliteration",
-        lambda _, t: name_only(t, _transliterate(rng, primary(t)))
-        if not primary(t).isascii()
-        else None,
+        lambda _, t: (
+            name_only(t, _transliterate(rng, primary(t))) if not primary(t).isascii() else None
+        ),
     )
     positive(
         "legal_form",
-        lambda _, t: name_only(t, _legal_form(rng, t.business_name, t.country_code))
-        if t.business_name
-        else None,
+        lambda _, t: (
+            name_only(t, _legal_form(rng, t.business_name, t.country_code))
+            if t.business_name
+            else None
+        ),
     )
     positive("reorder", lambda _, t: name_only(t, _reorder(rng, primary(t), bool(t.name))))
     positive("abbreviation", lambda _, t: name_only(t, _abbreviate(rng, primary(t), bool(t.name))))

@@ -99,6 +99,7 @@ LATIN_LEGAL_SUFFIXES = _forms(
     # TR
     "ltd sti",
     "ltdsti",
+    "sti ltd",
     "as",
     "ticaret ltd sti",
     "san ve tic ltd sti",
@@ -185,6 +186,13 @@ LATIN_LEGAL_SUFFIXES = _forms(
     "holdings ltd",
 )
 
+# Tokens that are a legal form wherever they stand ("PLC Shchiritsya", "Natt Import Pvt Export").
+LEGAL_TOKENS_ANYWHERE = frozenset(
+    "ltd llc plc gmbh pvt sti ltdsti doo sro spzoo inc corp limited ooo zao oao pao tov eood ood "
+    "sarl ltda bv kft fze fzco youxian gongsi youxiangongsi pte sdn bhd pty llp jsc coltd "
+    "pvtltd hanghunswn brisath chamkad mhachn".split()
+)
+
 # Prefixes: forms written before the name.
 LATIN_LEGAL_PREFIXES = _forms(
     "ooo",
@@ -215,6 +223,10 @@ LATIN_LEGAL_PREFIXES = _forms(
     "kabushikikaisha",
     "yugen kaisha",
     "jusik hoesa",
+    "hanghunswnchamkad",
+    "hanghunswnsamay",
+    "brisath",
+    "hanghunswn",
     "jusikhoesa",
     "jusighoesa",
 )

@@ -282,10 +282,13 @@ def s10_problem(item_id: str) -> str | None:
     return None
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _text_problem(value: str, limit: int) -> str | None:
     if len(value) > limit:
         return f"longer than {limit} characters"
-    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+    if _CONTROL_RE.search(value):
         return "contains control characters"
     return None
 

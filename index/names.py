@@ -7,8 +7,9 @@ Every normalised name is indexed under 64-bit keys of several families:
 - SKELETON: a token's consonant skeleton (transliteration variants: Natalya/Natallia);
 - PREFIX / SUFFIX: a token's two halves (one typo leaves one half intact).
 
-A query also looks up adjacent tokens joined ("hong da" finds "hongda") and the halves for
-the lengths a one-letter insertion or deletion would give. Keys are Python's keyed SipHash of
+A query also looks up adjacent tokens joined ("hong da" finds "hongda"), each token with one
+letter deleted (a stray letter typed in), and the halves for the lengths a one-letter
+insertion or deletion would give. Keys are Python's keyed SipHash of
 the text (salted per process) XOR a family salt: cheap (~50 ns), compact, and collisions only
 add candidates that re-scoring then judges on the real strings.
 """
@@ -34,6 +35,8 @@ DOMAIN = 0x1D7B_94E0_C6F2_5A38
 CELL = 0x52E6_0B3D_8A71_F4C9
 
 NAME_FAMILY_WEIGHTS = {FULL: 3.0, TOKEN: 1.0, SKELETON: 0.6, PREFIX: 0.4, SUFFIX: 0.4}
+DELETION_WEIGHT = 0.8
+MAX_DELETION_TOKEN = 7  # longer tokens are covered by their halves
 MIN_TOKEN = 2
 MIN_SKELETON_TOKEN = 4
 MIN_HALVED_TOKEN = 6
@@ -82,6 +85,9 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
             skel = skeleton(token)
             if len(skel) >= 2 and skel != token:
                 keys.setdefault(key(SKELETON, skel), NAME_FAMILY_WEIGHTS[SKELETON])
+        if MIN_SKELETON_TOKEN <= len(token) <= MAX_DELETION_TOKEN:
+            for i in range(len(token)):
+                keys.setdefault(key(TOKEN, token[:i] + token[i + 1 :]), DELETION_WEIGHT)
         size = len(token)
         for original in (size - 1, size, size + 1):
             if original < MIN_HALVED_TOKEN:

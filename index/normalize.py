@@ -22,6 +22,7 @@ from index.legal_forms import (
     GENERIC_CANONICAL,
     LATIN_LEGAL_PREFIXES,
     LATIN_LEGAL_SUFFIXES,
+    LEGAL_TOKENS_ANYWHERE,
     NAME_PARTICLES,
     NATIVE_LEGAL_FORMS,
     PINYIN_WORDS,
@@ -45,6 +46,38 @@ _SPLIT_RE = re.compile(r"[^a-z0-9]+")
 _JOINERS = str.maketrans("", "", ".'’`´ʼ")
 _SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
 _REPEAT_RE = re.compile(r"(.)\1+")
+
+
+def _generic_near() -> dict[str, str]:
+    """Generic words of 6+ letters and every one-letter deletion of them → canonical word."""
+    near: dict[str, str] = {}
+    for word, canonical in GENERIC_CANONICAL.items():
+        if len(word) >= 6:
+            near.setdefault(word, canonical)
+            for i in range(len(word)):
+                near.setdefault(word[:i] + word[i + 1 :], canonical)
+    return near
+
+
+_GENERIC_NEAR = _generic_near()
+_GENERIC_PREFIXES = frozenset(word[:2] for word in _GENERIC_NEAR)
+
+
+def _canonical_token(token: str) -> str:
+    """Generic business words to their canonical form, one typo allowed ("inteprnational")."""
+    exact = GENERIC_CANONICAL.get(token)
+    if exact is not None:
+        return exact
+    if len(token) < 6 or token[:2] not in _GENERIC_PREFIXES:
+        return token
+    near = _GENERIC_NEAR.get(token)
+    if near is not None:
+        return near
+    for i in range(len(token)):
+        near = _GENERIC_NEAR.get(token[:i] + token[i + 1 :])
+        if near is not None:
+            return near
+    return token
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +172,9 @@ def normalize_name(raw: str) -> NormalizedName:
     text = text.casefold().translate(_JOINERS)
     tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
     tokens = _strip_legal_forms(tokens)
-    tokens = [GENERIC_CANONICAL.get(t, t) for t in tokens if t not in NAME_PARTICLES]
+    if len(tokens) > 1:
+        tokens = [t for t in tokens if t not in LEGAL_TOKENS_ANYWHERE] or tokens
+    tokens = [_canonical_token(t) for t in tokens if t not in NAME_PARTICLES]
     core = tuple(t for t in tokens if t not in GENERIC_CANONICAL)
     return NormalizedName(tuple(tokens), core or tuple(tokens))
 
@@ -163,14 +198,23 @@ def normalize_postcode(raw: str) -> str:
     return "".join(ch for ch in anyascii(raw).upper() if ch.isalnum())
 
 
+_INTERNATIONAL_PHONE_RE = re.compile(r"\+[0-9][0-9 ().-]{6,24}")
+_PHONE_PUNCTUATION = str.maketrans("", "", " ().-")
+
+
 @lru_cache(maxsize=NAME_CACHE_SIZE)
 def canonical_phone(raw: str, country_code: str = "") -> str | None:
     """E.164 form of a phone number, using the party's country for national formats."""
+    text = raw.strip().replace("(0)", "")
+    if _INTERNATIONAL_PHONE_RE.fullmatch(text):
+        digits = text.translate(_PHONE_PUNCTUATION)
+        if 8 <= len(digits) <= 16:
+            return digits
     try:
         number = phonenumbers.parse(raw, country_code or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    if len(str(number.national_number)) < 6:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -20,8 +20,8 @@ _DEFAULT_KIND_WEIGHTS = {
     IncidentKind.SEIZURE: 1.0,
     IncidentKind.ILLICIT_MANUFACTURE: 1.0,
     IncidentKind.PRECURSOR_DIVERSION: 0.95,
-    IncidentKind.SUSPICIOUS_SHIPMENT: 0.85,
-    IncidentKind.OTHER: 0.75,
+    IncidentKind.SUSPICIOUS_SHIPMENT: 0.9,
+    IncidentKind.OTHER: 0.8,
 }
 _DEFAULT_SUBSTANCE_WEIGHTS = {
     SubstanceClass.FENTANYL: 1.0,
@@ -57,7 +57,7 @@ class Policy:
     near_radius_m: float = 300.0
     near_weight: float = 45.0
     near_scale_m: float = 250.0
-    building_weight: float = 50.0
+    building_weight: float = 70.0
     building_scale_m: float = 40.0
     same_building_m: float = 30.0
     area_weight: float = 60.0
@@ -78,14 +78,14 @@ class Policy:
     substance_weights: MappingProxyType[SubstanceClass, float] = field(
         default_factory=lambda: MappingProxyType(dict(_DEFAULT_SUBSTANCE_WEIGHTS))
     )
-    recency_half_life_days: float = 1460.0
-    recency_floor: float = 0.6
+    recency_half_life_days: float = 1826.0
+    recency_floor: float = 0.75
     # score and stoplight
     score_scale: float = 100.0
     amber_score: float = 40.0
     red_score: float = 70.0
-    report_score: float = 10.0
-    max_matches_per_party: int = 5
+    report_score: float = 20.0
+    max_matches_per_party: int = 10
     extra_match_damping: float = 0.3
     # candidate retrieval
     name_df_cap: int = 400

@@ -69,7 +69,6 @@ _SUBSTANCES = tuple(SubstanceClass)
 _CHANNELS = tuple(Channel)
 _ROLES = tuple(PartyRole)
 _NAME_SEP = "\x1e"
-_FORM_SEP = "\x1f"
 _REASON_ORDER = {code: i for i, code in enumerate(ReasonCode)}
 _IDENTIFIER_FAMILIES = {PHONE: names.PHONE, EMAIL: names.EMAIL, DOMAIN: names.DOMAIN}
 
@@ -165,19 +164,7 @@ def _identifiers(party: Party) -> list[tuple[str, str]]:
 
 
 def _pack_names(normalized: list[NormalizedName]) -> str:
-    return _NAME_SEP.join(
-        name.core if name.core == name.full else name.core + _FORM_SEP + name.full
-        for name in normalized
-    )
-
-
-def _unpack_names(packed: str) -> list[tuple[str, str]]:
-    """(core, full) per name."""
-    out = []
-    for form in packed.split(_NAME_SEP) if packed else []:
-        core, _, full = form.partition(_FORM_SEP)
-        out.append((core, full or core))
-    return out
+    return _NAME_SEP.join(name.core for name in normalized)
 
 
 class Snapshot:
@@ -234,6 +221,9 @@ class Snapshot:
         self._postings = postings
         self._areas = areas
         self._log_parties = math.log(max(len(party_incident), 1) + 1.0)
+        self._tables: dict[
+            int, tuple[Policy, npt.NDArray[np.float64], npt.NDArray[np.float64]]
+        ] = {}
 
     # --- facts ---------------------------------------------------------------------------
 
@@ -380,6 +370,42 @@ class Snapshot:
             as_of=as_of,
         )
 
+    def _policy_tables(
+        self, policy: Policy
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        tables = self._tables.get(id(policy))
+        if tables is None or tables[0] is not policy:
+            kind_w = np.array([policy.kind_weights.get(k, 1.0) for k in _KINDS])
+            substance_w = np.array([policy.substance_weights.get(c, 1.0) for c in _SUBSTANCES])
+            tables = (policy, kind_w, substance_w)
+            self._tables[id(policy)] = tables
+        return tables[1], tables[2]
+
+    def _name_similarity(
+        self, prepared: PreparedParty, candidate_list: list[int]
+    ) -> tuple[npt.NDArray[np.float64], list[str]]:
+        """Best similarity per candidate over all name pairs, and the candidate's best name."""
+        similarity = np.zeros(len(candidate_list))
+        best_names = [""] * len(candidate_list)
+        if not prepared.names:
+            return similarity, best_names
+        flat: list[str] = []
+        owner: list[int] = []
+        for i, packed in enumerate(self._party_names[p] for p in candidate_list):
+            if not packed:
+                continue
+            forms = packed.split(_NAME_SEP) if _NAME_SEP in packed else [packed]
+            flat.extend(forms)
+            owner.extend([i] * len(forms))
+        if flat:
+            per_form = names.similarity_matrix([n.core for n in prepared.names], flat).max(axis=0)
+            owners = np.array(owner)
+            np.maximum.at(similarity, owners, per_form)
+            for form, i, value in zip(flat, owner, per_form.tolist(), strict=True):
+                if not best_names[i] or value >= similarity[i]:
+                    best_names[i] = form
+        return similarity, best_names
+
     def _score_candidates(
         self,
         prepared: PreparedParty,
@@ -390,83 +416,156 @@ class Snapshot:
         policy: Policy,
         as_of: date,
     ) -> list[Match]:
+        """Scores every candidate at once in NumPy, then explains only the ones reported."""
         candidate_list = candidates.tolist()
-        candidate_names = [_unpack_names(self._party_names[p]) for p in candidate_list]
-        similarity = np.zeros(len(candidate_list))
-        best_pair: list[tuple[int, int]] = [(0, 0)] * len(candidate_list)
-        query_cores = [n.core for n in prepared.names]
-        choices = [core for forms in candidate_names for core, _ in forms]
-        if query_cores and choices:
-            matrix = names.similarity_matrix(query_cores, choices)
-            column = 0
-            for i, forms in enumerate(candidate_names):
-                if forms:
-                    block = matrix[:, column : column + len(forms)]
-                    q_best, c_best = np.unravel_index(int(np.argmax(block)), block.shape)
-                    similarity[i] = block[q_best, c_best]
-                    best_pair[i] = (int(q_best), int(c_best))
-                    column += len(forms)
-
+        similarity, best_names = self._name_similarity(prepared, candidate_list)
         location = prepared.party.location
         distance = np.full(len(candidate_list), np.nan)
         if location is not None:
             distance = geo.haversine_m(
                 location.lat, location.lon, self._party_lat[candidates], self._party_lon[candidates]
             )
-        keep = (similarity > policy.name_floor) | (distance <= policy.near_radius_m)
+        in_area = np.array([p in area_hits for p in candidate_list], dtype=bool)
+        identifier_points = np.array(
+            [
+                sum(_identifier_weight(policy, kind) for kind in identifier_hits.get(p, ()))
+                for p in candidate_list
+            ]
+        )
+        with np.errstate(invalid="ignore"):
+            within = distance <= policy.near_radius_m
+        strength = np.clip((similarity - policy.name_floor) / (1.0 - policy.name_floor), 0.0, 1.0)
+        name_pts = np.where(similarity > policy.name_floor, policy.name_weight, 0.0) * (
+            strength**policy.name_exponent
+        )
+        safe = np.where(within, distance, 0.0)
+        near = np.where(within, np.exp(-((safe / policy.near_scale_m) ** 2)), 0.0)
+        building = np.where(within, np.exp(-((safe / policy.building_scale_m) ** 2)), 0.0)
+        geo_pts = policy.near_weight * near + policy.building_weight * building
+        geo_pts = np.where(in_area, np.maximum(geo_pts, policy.area_weight), geo_pts)
+        near = np.where(in_area, 1.0, near)
+        country = self._party_country[candidates].astype(np.int64)
+        mismatch = (country != 0) & (prepared.country != 0) & (country != prepared.country)
+        name_pts = np.where(
+            (name_pts > 0) & (geo_pts == 0) & mismatch,
+            name_pts * policy.country_mismatch_factor,
+            name_pts,
+        )
+        points = (
+            name_pts + geo_pts + identifier_points + policy.combination_weight * name_pts * near
+        )
+        address = np.zeros(len(candidate_list))
+        if prepared.postcode:
+            address += policy.postcode_weight * (
+                self._party_postcode[candidates] == prepared.postcode
+            )
+        if prepared.city:
+            address += policy.city_weight * (self._party_city[candidates] == prepared.city)
+        points += np.where((points > 0) & ((name_pts > 0) | (geo_pts > 0)), address, 0.0)
+
+        rows = self._party_incident[candidates]
+        kind_w, substance_w = self._policy_tables(policy)
+        age_days = np.maximum(as_of.toordinal() - self._reported_on[rows], 0)
+        recency = np.maximum(
+            0.5 ** (age_days / policy.recency_half_life_days), policy.recency_floor
+        )
+        weight = kind_w[self._kinds[rows]] * substance_w[self._substances[rows]] * recency
+        scores = -np.expm1(-(points * weight) / policy.score_scale) * 100.0
+
+        order = np.lexsort((candidates, -scores))
         matches: list[Match] = []
-        as_of_ordinal = as_of.toordinal()
-        for i, party in enumerate(candidate_list):
-            if not (keep[i] or party in identifier_hits or party in area_hits):
+        seen_rows: set[int] = set()
+        for i in order.tolist():
+            if scores[i] < policy.report_score or len(matches) >= policy.max_matches_per_party:
+                break
+            row = int(rows[i])
+            if row in seen_rows:
                 continue
-            row = int(self._party_incident[party])
-            country = int(self._party_country[party])
-            ev = PairEvidence(
-                name_similarity=float(similarity[i]),
-                distance_m=None if math.isnan(distance[i]) else float(distance[i]),
-                in_area=party in area_hits,
-                identifiers=frozenset(identifier_hits.get(party, ())),
-                postcode_match=prepared.postcode != 0
-                and prepared.postcode == int(self._party_postcode[party]),
-                city_match=prepared.city != 0 and prepared.city == int(self._party_city[party]),
-                country_match=None
-                if not (country and prepared.country)
-                else country == prepared.country,
-            )
-            points, reasons = evidence_points(policy, ev)
-            weight = incident_weight(
-                policy,
-                _KINDS[self._kinds[row]],
-                _SUBSTANCES[self._substances[row]],
-                as_of_ordinal - int(self._reported_on[row]),
-            )
-            score = score_of(policy, points * weight)
-            if score < policy.report_score:
-                continue
-            q, c = best_pair[i]
-            forms = candidate_names[i]
+            seen_rows.add(row)
             matches.append(
-                Match(
-                    incident=self.summary(row),
-                    incident_party_role=_ROLES[self._party_role[party]],
-                    score=round(score, 2),
-                    stoplight=stoplight_of(policy, score),
-                    reasons=reasons,
-                    evidence=Evidence(
-                        name_similarity=round(ev.name_similarity, 4),
-                        query_name=prepared.names[q].full if prepared.names else "",
-                        incident_name=forms[c][1] if forms else "",
-                        distance_m=None if ev.distance_m is None else round(ev.distance_m, 1),
-                        in_area=ev.in_area,
-                        identifiers=tuple(sorted(ev.identifiers)),
-                        postcode_match=ev.postcode_match,
-                        city_match=ev.city_match,
-                        country_match=ev.country_match,
-                    ),
-                    incident_weight=round(weight, 4),
+                self._explain(
+                    prepared,
+                    party=candidate_list[i],
+                    row=row,
+                    similarity=float(similarity[i]),
+                    incident_name=best_names[i],
+                    distance=float(distance[i]),
+                    identifiers=identifier_hits.get(candidate_list[i], set()),
+                    in_area=bool(in_area[i]),
+                    policy=policy,
+                    as_of=as_of,
                 )
             )
         return matches
+
+    def _explain(
+        self,
+        prepared: PreparedParty,
+        *,
+        party: int,
+        row: int,
+        similarity: float,
+        incident_name: str,
+        distance: float,
+        identifiers: set[str],
+        in_area: bool,
+        policy: Policy,
+        as_of: date,
+    ) -> Match:
+        """One reported match, scored again by the scalar rules that also give its reasons."""
+        country = int(self._party_country[party])
+        ev = PairEvidence(
+            name_similarity=similarity,
+            distance_m=None if math.isnan(distance) else distance,
+            in_area=in_area,
+            identifiers=frozenset(identifiers),
+            postcode_match=prepared.postcode != 0
+            and prepared.postcode == int(self._party_postcode[party]),
+            city_match=prepared.city != 0 and prepared.city == int(self._party_city[party]),
+            country_match=None
+            if not (country and prepared.country)
+            else country == prepared.country,
+        )
+        points, reasons = evidence_points(policy, ev)
+        weight = incident_weight(
+            policy,
+            _KINDS[self._kinds[row]],
+            _SUBSTANCES[self._substances[row]],
+            as_of.toordinal() - int(self._reported_on[row]),
+        )
+        score = score_of(policy, points * weight)
+        best_query = max(
+            prepared.names, key=lambda n: names.similarity(n.core, incident_name), default=None
+        )
+        return Match(
+            incident=self.summary(row),
+            incident_party_role=_ROLES[self._party_role[party]],
+            score=round(score, 2),
+            stoplight=stoplight_of(policy, score),
+            reasons=reasons,
+            evidence=Evidence(
+                name_similarity=round(similarity, 4),
+                query_name=best_query.core if best_query else "",
+                incident_name=incident_name,
+                distance_m=None if ev.distance_m is None else round(ev.distance_m, 1),
+                in_area=in_area,
+                identifiers=tuple(sorted(identifiers)),
+                postcode_match=ev.postcode_match,
+                city_match=ev.city_match,
+                country_match=ev.country_match,
+            ),
+            incident_weight=round(weight, 4),
+        )
+
+
+def _identifier_weight(policy: Policy, kind: str) -> float:
+    return {PHONE: policy.phone_weight, EMAIL: policy.email_weight, DOMAIN: policy.domain_weight}[
+        kind
+    ]
+
+
+_normalize_uncached = normalize_name.__wrapped__
+_place_uncached = normalize_place.__wrapped__
 
 
 def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapshot:
@@ -514,7 +613,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
             pid = len(party_incident)
             party_incident.append(row)
             party_role.append(role_index[party.role])
-            normalized = [n for n in map(normalize_name, party.names()) if n.tokens]
+            normalized = [n for n in map(_normalize_uncached, party.names()) if n.tokens]
             party_names.append(_pack_names(normalized))
             party_keys: set[int] = set()
             for name in normalized:
@@ -532,7 +631,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
                 areas.append((pid, party.area))
             party_country.append(_country_code(party.country_code))
             party_postcode.append(_place_key(normalize_postcode(party.postcode)))
-            party_city.append(_place_key(normalize_place(party.city)))
+            party_city.append(_place_key(_place_uncached(party.city)))
             key_column.extend(party_keys)
             party_column.extend([pid] * len(party_keys))
 

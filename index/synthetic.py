@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from itertools import islice
 
 import phonenumbers
-from anyascii import anyascii
 from faker import Faker
 
 from index.model import (
@@ -158,14 +157,19 @@ class Generator:
         forms = LEGAL_FORMS.get(pool.country)
         return f"{name} {rng.choice(forms)}" if forms else name
 
-    def place(self, pool: LocalePool, spread_m: float = 6000.0) -> tuple[str, Location]:
+    def place(self, pool: LocalePool, spread_m: float = 12_000.0) -> tuple[str, Location]:
         city, lat, lon = self.rng.choice(pool.cities)
-        spot = offset(Location(lat, lon), abs(self.rng.gauss(0.0, spread_m)), self.rng.uniform(0, 360))
+        spot = offset(
+            Location(lat, lon), abs(self.rng.gauss(0.0, spread_m)), self.rng.uniform(0, 360)
+        )
         return city, spot
 
     def phone(self, country: str) -> str:
-        code = phonenumbers.country_code_for_region(country)
-        return f"+{code} {self.rng.randrange(200_000_000, 999_999_999)}"
+        example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
+        digits = len(str(example.national_number)) if example else 9
+        national = str(example.national_number)[:3] if example else "5"
+        rest = "".join(str(self.rng.randrange(10)) for _ in range(digits - len(national)))
+        return f"+{phonenumbers.country_code_for_region(country)} {national}{rest}"
 
     def party(self, role: PartyRole, pool: LocalePool | None = None) -> Party:
         rng = self.rng
@@ -211,8 +215,9 @@ class Generator:
             reporting_country=reporter.country,
             agency=f"{reporter.country} Customs",
             contact_ref=f"{reporter.country}-FP-{rng.randrange(1, 400):03d}",
-            channel=rng.choice((Channel.PARCEL_POST, Channel.EXPRESS, Channel.LETTER_POST,
-                                Channel.AIR_CARGO)),  # fmt: skip
+            channel=rng.choice(
+                (Channel.PARCEL_POST, Channel.EXPRESS, Channel.LETTER_POST, Channel.AIR_CARGO)
+            ),
             substance_class=substance,
             substances=(rng.choice(SUBSTANCES[substance]),),
             parties=tuple(parties),

@@ -1,0 +1,149 @@
+"""`make bench`: build time, memory and single-core screening speed of the core.
+
+Each size runs in its own process so that memory figures are its own: incidents are generated
+lazily into the build (generation time is measured and subtracted), steady-state RSS is read
+after a full garbage collection, and screening runs on one core over distinct two-party
+queries (mostly clean parties, some near-variants, a few true hits) -> reports/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+
+from index.model import Incident, Party, PartyRole, Query
+from index.policy import DEFAULT_POLICY
+from index.snapshot import IndexView, build_snapshot
+from index.synthetic import TODAY, Generator, item_query, offset
+
+SIZES = {"100k": 100_000, "1m": 1_000_000}
+QUERIES = 20_000
+WARMUP = 2_000
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+class _TimedIncidents:
+    """Yields generated incidents and keeps aside a sample, timing only the generation."""
+
+    def __init__(self, gen: Generator, count: int, sample_every: int) -> None:
+        self.gen = gen
+        self.count = count
+        self.sample_every = sample_every
+        self.seconds = 0.0
+        self.sample: list[Incident] = []
+
+    def __iter__(self) -> Iterator[Incident]:
+        for number in range(self.count):
+            started = time.perf_counter()
+            incident = self.gen.incident(number)
+            if number % self.sample_every == 0:
+                self.sample.append(incident)
+            self.seconds += time.perf_counter() - started
+            yield incident
+
+
+def _queries(gen: Generator, sample: list[Incident], count: int) -> list[Query]:
+    rng = random.Random(99)
+    queries = []
+    for _ in range(count):
+        parties: list[Party] = [gen.party(PartyRole.EXPORTER)]
+        roll = rng.random()
+        if roll < 0.10:
+            incident = rng.choice(sample)
+            target = rng.choice(incident.parties)
+            if target.location is not None and roll < 0.03:
+                target = replace(target, location=offset(target.location, 40, 90))
+            parties[0] = replace(target, phones=(), emails=()) if roll >= 0.03 else target
+        parties.append(gen.party(PartyRole.IMPORTER))
+        queries.append(item_query(rng, tuple(parties)))
+    return queries
+
+
+def run_size(count: int) -> dict[str, float]:
+    gen = Generator(seed=11)
+    gc.collect()
+    rss_before = _rss_bytes()
+    incidents = _TimedIncidents(gen, count, sample_every=max(count // 2000, 1))
+    started = time.perf_counter()
+    snapshot = build_snapshot(incidents, generation=1)
+    build_s = time.perf_counter() - started - incidents.seconds
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    gc.collect()
+    rss_after = _rss_bytes()
+    view = IndexView.of(snapshot)
+
+    queries = _queries(Generator(seed=12, pools=gen.pools), incidents.sample, QUERIES + WARMUP)
+    for query in queries[:WARMUP]:
+        view.screen(query, DEFAULT_POLICY, TODAY)
+    timings = []
+    started = time.perf_counter()
+    for query in queries[WARMUP:]:
+        t0 = time.perf_counter_ns()
+        view.screen(query, DEFAULT_POLICY, TODAY)
+        timings.append(time.perf_counter_ns() - t0)
+    total_s = time.perf_counter() - started
+    timings.sort()
+    return {
+        "incidents": count,
+        "parties": snapshot.party_count,
+        "build_s": round(build_s, 2),
+        "generation_s": round(incidents.seconds, 2),
+        "peak_rss_mb": round(peak_rss / 2**20, 1),
+        "steady_rss_mb": round((rss_after - rss_before) / 2**20, 1),
+        "bytes_per_incident": round((rss_after - rss_before) / count, 1),
+        "snapshot_array_bytes_per_incident": round(snapshot.nbytes / count, 1),
+        "screens_per_s_1core": round(QUERIES / total_s, 1),
+        "p50_us": round(statistics.median(timings) / 1000, 1),
+        "p99_us": round(timings[int(len(timings) * 0.99)] / 1000, 1),
+        "queries": QUERIES,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), help="run one size in this process")
+    parser.add_argument("--sizes", default="100k,1m", help="sizes to run, each in a child")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench.json"))
+    args = parser.parse_args()
+    if args.size:
+        sys.stdout.write(orjson.dumps(run_size(SIZES[args.size])).decode() + "\n")
+        return
+    by_size = {}
+    for size in args.sizes.split(","):
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_index", "--size", size],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        by_size[size] = orjson.loads(child.stdout.strip().splitlines()[-1])
+        fig = by_size[size]
+        print(
+            f"{size:>5}: build {fig['build_s']} s, peak RSS {fig['peak_rss_mb']} MB, "
+            f"{fig['bytes_per_incident']} B/incident steady, "
+            f"{fig['screens_per_s_1core']} screens/s on one core, "
+            f"p50 {fig['p50_us']} µs, p99 {fig['p99_us']} µs"
+        )
+    report = {**by_size.get("1m", {}), "by_size": by_size}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
