@@ -180,7 +180,7 @@ def normalize_name(raw: str) -> NormalizedName:
 
 
 def skeleton(token: str) -> str:
-    """Consonant skeleton for transliteration variants: Mohammed/Muhammad → 'mmd'."""
+    """Consonant skeleton for transliteration variants: Mohammed/Muhammad → 'md'."""
     return _REPEAT_RE.sub(r"\1", token.translate(_SKELETON_DROP))
 
 

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.errors import ValidationError
+from index.model import (
+    Area,
+    Incident,
+    IncidentStatus,
+    Location,
+    Party,
+    PartyRole,
+    ReasonCode,
+    Result,
+    Stoplight,
+)
+from index.policy import DEFAULT_POLICY, Policy
+from index.postings import Postings
+from index.snapshot import IndexView, PackedStrings, build_snapshot
+from index.synthetic import Generator, offset
+from tests.index.conftest import BERLIN, SHANGHAI, TODAY, incident, query
+
+
+def matched_ids(result: Result) -> set[str]:
+    return {m.incident.incident_id for p in result.parties for m in p.matches}
+
+
+def test_transliterated_name_meets_the_recorded_chinese_name(
+    view: IndexView, policy: Policy
+) -> None:
+    chinese = Party(PartyRole.EXPORTER, business_name="上海宏达化工有限公司", country_code="CN")
+    result = view.screen(query(chinese), policy, TODAY)
+    assert result.stoplight is Stoplight.AMBER
+    match = result.parties[0].matches[0]
+    assert match.incident.incident_id == "ION-2026-0001"
+    assert match.incident.contact_ref == "ZKA-42"
+    assert ReasonCode.NAME_EXACT in match.reasons
+    assert match.evidence.query_name == match.evidence.incident_name == "shanghai hongda"
+    assert result.generation == 7
+    assert result.policy_version == policy.version
+
+
+def test_sis_doo_meets_sis_d_o_o(view: IndexView, policy: Policy) -> None:
+    result = view.screen(query(Party(business_name="SIS DOO", country_code="RS")), policy, TODAY)
+    assert matched_ids(result) == {"ION-2025-0002"}
+    assert result.stoplight is not Stoplight.GREEN
+
+
+def test_strong_name_near_the_incident_is_red_and_explained(
+    view: IndexView, policy: Policy
+) -> None:
+    near = offset(SHANGHAI, 60.0, 45.0)
+    party = Party(PartyRole.EXPORTER, business_name="Shanghai Hongda Chem", location=near,
+                  postcode="200001", city="Shanghai", country_code="CN")  # fmt: skip
+    result = view.screen(query(party), policy, TODAY)
+    assert result.stoplight is Stoplight.RED
+    match = result.parties[0].matches[0]
+    assert match.evidence.distance_m == pytest.approx(60.0, abs=0.5)
+    assert {ReasonCode.GEO_NEAR, ReasonCode.POSTCODE_MATCH, ReasonCode.CITY_MATCH} <= set(
+        match.reasons
+    )
+    assert result.score == result.parties[0].score == match.score
+
+
+def test_reused_phone_under_another_name_is_red(view: IndexView, policy: Policy) -> None:
+    party = Party(PartyRole.IMPORTER, name="Someone Else", phones=("021-5555-1234",),
+                  country_code="CN")  # fmt: skip
+    result = view.screen(query(party), policy, TODAY)
+    assert result.stoplight is Stoplight.RED
+    assert result.parties[0].matches[0].reasons == (ReasonCode.PHONE_EXACT,)
+
+
+def test_same_building_alone_is_amber_and_other_names_elsewhere_are_green(
+    view: IndexView, policy: Policy
+) -> None:
+    neighbour = Party(name="Max Mustermann", location=offset(BERLIN, 10.0, 0.0))
+    stranger = Party(name="Max Mustermann", location=offset(BERLIN, 900.0, 0.0))
+    assert view.screen(query(neighbour), policy, TODAY).stoplight is Stoplight.AMBER
+    far = view.screen(query(stranger), policy, TODAY)
+    assert far.stoplight is Stoplight.GREEN
+    assert far.parties[0].matches == ()
+
+
+def test_invalid_query_is_refused_not_screened(view: IndexView, policy: Policy) -> None:
+    with pytest.raises(ValidationError):
+        view.screen(query(Party(name="A"), item_id="EE471108152FR"), policy, TODAY)
+
+
+def test_retracted_incident_never_matches(hongda: Incident, policy: Policy) -> None:
+    retracted = replace(hongda, status=IncidentStatus.RETRACTED)
+    view = IndexView.of(build_snapshot([retracted]))
+    result = view.screen(query(*hongda.parties), policy, TODAY)
+    assert result.stoplight is Stoplight.GREEN
+    assert matched_ids(result) == set()
+    assert view.incident_count == 0
+
+
+def test_incident_areas_match_points_inside(policy: Policy) -> None:
+    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
+                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
+    view = IndexView.of(build_snapshot([lab]))
+    inside = view.screen(query(Party(name="Z", location=Location(10.005, 20.005))), policy, TODAY)
+    assert matched_ids(inside) == {"ION-LAB"}
+    assert ReasonCode.GEO_IN_AREA in inside.reasons
+
+
+@pytest.fixture(scope="module")
+def generated() -> list[Incident]:
+    return list(Generator(5).incidents(600))
+
+
+def screen_all(view: IndexView, parties: list[Party]) -> list[tuple[str, float, tuple[str, ...]]]:
+    out = []
+    for party in parties:
+        result = view.screen(query(party), DEFAULT_POLICY, TODAY)
+        out.append((result.stoplight.value, result.score, tuple(sorted(matched_ids(result)))))
+    return out
+
+
+def test_delta_then_compaction_answers_like_a_fresh_build(generated: list[Incident]) -> None:
+    base, later = generated[:500], generated[500:]
+    changed = [replace(base[3], parties=later[0].parties, version=2), *later[1:50]]
+    deleted = [base[7].incident_id, base[11].incident_id]
+    view = IndexView.of(build_snapshot(base, 1)).apply(changed, deleted)
+    final = {i.incident_id: i for i in base}
+    for inc in changed:
+        final[inc.incident_id] = inc
+    for incident_id in deleted:
+        del final[incident_id]
+    fresh = IndexView.of(build_snapshot(final.values(), 2))
+    probes = [p for inc in [*changed, base[7], base[11], *base[:40]] for p in inc.parties]
+    assert view.incident_count == fresh.incident_count == len(final)
+    assert screen_all(view, probes) == screen_all(fresh, probes)
+    assert base[7].incident_id not in {m for r in screen_all(view, probes) for m in r[2]}
+    undeleted = view.apply([base[7]])
+    assert base[7].incident_id in matched_ids(
+        undeleted.screen(query(base[7].parties[0]), DEFAULT_POLICY, TODAY)
+    )
+
+
+def test_same_input_gives_the_same_answer(generated: list[Incident]) -> None:
+    a = IndexView.of(build_snapshot(generated[:300]))
+    b = IndexView.of(build_snapshot(list(generated[:300])))
+    probes = [p for inc in generated[250:320] for p in inc.parties]
+    assert screen_all(a, probes) == screen_all(b, probes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.0, 295.0), st.floats(0.0, 360.0))
+def test_a_party_within_the_radius_is_always_found(metres: float, bearing: float) -> None:
+    target = incident("ION-GEO", Party(name="Target", location=SHANGHAI))
+    decoys = [incident(f"D{i}", Party(name=f"Decoy {i}", location=offset(SHANGHAI, 400 + i, i)))
+              for i in range(20)]  # fmt: skip
+    view = IndexView.of(build_snapshot([target, *decoys]))
+    probe = Party(name="Unrelated Person", location=offset(SHANGHAI, metres, bearing))
+    generous = replace(DEFAULT_POLICY, report_score=0.0, max_matches_per_party=100)
+    result = view.screen(query(probe), generous, TODAY)
+    assert "ION-GEO" in matched_ids(result)
+    assert all(
+        m.evidence.distance_m is not None and m.evidence.distance_m <= generous.near_radius_m
+        for m in result.parties[0].matches
+        if not m.evidence.name_similarity > generous.name_floor
+    )
+
+
+def test_snapshot_facts_and_packed_strings() -> None:
+    snapshot = build_snapshot(list(Generator(3).incidents(50)), generation=4)
+    assert snapshot.incident_count == 50
+    assert snapshot.party_count == 100
+    assert snapshot.nbytes > 0
+    assert snapshot.rows_of(["ION-2014-0000000", "missing"]) == {0}
+    packed = PackedStrings(["a", "", "ü"])
+    assert [packed[i] for i in range(len(packed))] == ["a", "", "ü"]
+
+
+def test_postings_lookup_and_duplicates() -> None:
+    postings = Postings.build(np.array([5, 3, 5, 5], np.int64), np.array([2, 1, 0, 2], np.int32))
+    assert postings.ids(5).tolist() == [0, 2]
+    assert postings.ids(3).tolist() == [1]
+    assert postings.ids(4).tolist() == []
+    assert Postings.empty().ids(1).tolist() == []
+    assert postings.nbytes > 0
+
+
+def test_stale_incidents_weigh_less(hongda: Incident, policy: Policy) -> None:
+    old = replace(hongda, reported_on=date(2010, 1, 1))
+    fresh_score = (
+        IndexView.of(build_snapshot([hongda])).screen(query(hongda.parties[1]), policy, TODAY).score
+    )
+    old_score = (
+        IndexView.of(build_snapshot([old])).screen(query(hongda.parties[1]), policy, TODAY).score
+    )
+    assert old_score < fresh_score
