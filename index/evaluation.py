@@ -2,8 +2,8 @@
 
 Positives are variants of recorded incident parties that a screener must catch; negatives are
 parties that are not associated with any incident. The ground truth is decided without the
-index: negatives are checked by brute force against every incident party (no equal name core,
-no shared identifier, no incident point within the policy's radius), so the figures measure
+index: negatives are checked by brute force against every incident party (no equal name core
+in any token order, no incident point within the policy's radius), so the figures measure
 the index, never agree with it by construction.
 """
 
@@ -193,6 +193,11 @@ def _abbreviate(rng: random.Random, name: str, is_person: bool) -> str:
     return f"{_strip_legal(name)} {rng.choice(('Co', 'Company', 'Ltd'))}"
 
 
+def _name_key(raw: str) -> str:
+    """Names with the same core tokens in any order are the same name ("Fogaça Novaes")."""
+    return " ".join(sorted(normalize_name(raw).core_tokens))
+
+
 class _Truth:
     """Brute-force ground truth over every incident party, independent of the index."""
 
@@ -203,7 +208,7 @@ class _Truth:
         for incident in incidents:
             for party in incident.parties:
                 for raw in party.names():
-                    self.cores.add(normalize_name(raw).core)
+                    self.cores.add(_name_key(raw))
                 if party.location is not None:
                     lats.append(party.location.lat)
                     lons.append(party.location.lon)
@@ -211,7 +216,7 @@ class _Truth:
         self.lons = np.array(lons)
 
     def is_clean(self, party: Party, radius_m: float) -> bool:
-        if any(normalize_name(raw).core in self.cores for raw in party.names()):
+        if any(_name_key(raw) in self.cores for raw in party.names()):
             return False
         if party.location is not None:
             loc = party.location

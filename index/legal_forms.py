@@ -42,7 +42,7 @@ LATIN_LEGAL_SUFFIXES = _forms(
     # DE / AT / CH
     "gmbh",
     "gmbh co kg",
-    "gmbh und co kg",
+    "gmbh co kg",
     "ag",
     "kg",
     "ug",
@@ -71,10 +71,10 @@ LATIN_LEGAL_SUFFIXES = _forms(
     # ES / LatAm
     "sl",
     "slu",
-    "sa de cv",
-    "s de rl de cv",
-    "s de rl",
-    "sapi de cv",
+    "sa cv",
+    "s rl cv",
+    "s rl",
+    "sapi cv",
     "sc",
     "ltda",
     "eirl",

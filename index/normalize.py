@@ -171,10 +171,11 @@ def normalize_name(raw: str) -> NormalizedName:
         text = _to_latin(text)
     text = text.casefold().translate(_JOINERS)
     tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
+    tokens = [t for t in tokens if t not in NAME_PARTICLES] or tokens
     tokens = _strip_legal_forms(tokens)
     if len(tokens) > 1:
         tokens = [t for t in tokens if t not in LEGAL_TOKENS_ANYWHERE] or tokens
-    tokens = [_canonical_token(t) for t in tokens if t not in NAME_PARTICLES]
+    tokens = [_canonical_token(t) for t in tokens]
     core = tuple(t for t in tokens if t not in GENERIC_CANONICAL)
     return NormalizedName(tuple(tokens), core or tuple(tokens))
 

@@ -49,7 +49,7 @@ class Policy:
     # names: points = name_weight · ((similarity − name_floor) / (1 − name_floor)) ^ name_exponent
     name_weight: float = 100.0
     name_floor: float = 0.72
-    name_exponent: float = 1.3
+    name_exponent: float = 2.0
     name_partial: float = 0.82
     name_strong: float = 0.90
     name_exact: float = 0.99
@@ -58,8 +58,8 @@ class Policy:
     near_weight: float = 45.0
     near_scale_m: float = 250.0
     building_weight: float = 70.0
-    building_scale_m: float = 40.0
-    same_building_m: float = 30.0
+    building_scale_m: float = 25.0
+    same_building_m: float = 25.0
     area_weight: float = 60.0
     # a strong name near the incident's location is worth more than the two apart
     combination_weight: float = 0.9
@@ -70,7 +70,7 @@ class Policy:
     # address agreement counts only beside name or location evidence
     postcode_weight: float = 8.0
     city_weight: float = 4.0
-    country_mismatch_factor: float = 0.7
+    country_mismatch_factor: float = 0.6
     # incident weights
     kind_weights: MappingProxyType[IncidentKind, float] = field(
         default_factory=lambda: MappingProxyType(dict(_DEFAULT_KIND_WEIGHTS))
@@ -84,12 +84,13 @@ class Policy:
     score_scale: float = 100.0
     amber_score: float = 40.0
     red_score: float = 70.0
-    report_score: float = 20.0
+    report_score: float = 25.0
     max_matches_per_party: int = 10
     extra_match_damping: float = 0.3
     # candidate retrieval
     name_df_cap: int = 400
     name_candidates: int = 24
+    common_key_df_cap: int = 20_000
     geo_candidates: int = 32
     identifier_df_cap: int = 2000
 

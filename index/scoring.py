@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from index.model import IncidentKind, ReasonCode, Stoplight, SubstanceClass
 from index.policy import Policy
 
+FloatArray = npt.NDArray[np.float64]
 PHONE = "phone"
 EMAIL = "email"
 DOMAIN = "domain"
@@ -50,17 +54,42 @@ def incident_weight(
     )
 
 
+def name_points_array(policy: Policy, similarity: FloatArray) -> FloatArray:
+    """Points for name similarities: nothing up to the floor, then a power curve."""
+    strength = np.clip((similarity - policy.name_floor) / (1.0 - policy.name_floor), 0.0, 1.0)
+    points = policy.name_weight * strength**policy.name_exponent
+    return np.asarray(np.where(similarity > policy.name_floor, points, 0.0), np.float64)
+
+
 def name_points(policy: Policy, similarity: float) -> float:
+    """name_points_array for one similarity, without NumPy's per-call cost."""
     if similarity <= policy.name_floor:
         return 0.0
-    strength = (similarity - policy.name_floor) / (1.0 - policy.name_floor)
-    return float(policy.name_weight * min(strength, 1.0) ** policy.name_exponent)
+    strength = min((similarity - policy.name_floor) / (1.0 - policy.name_floor), 1.0)
+    return float(policy.name_weight * strength**policy.name_exponent)
 
 
 def near_factor(policy: Policy, distance_m: float | None) -> float:
     if distance_m is None or distance_m > policy.near_radius_m:
         return 0.0
     return math.exp(-((distance_m / policy.near_scale_m) ** 2))
+
+
+def points_upper_bound(
+    policy: Policy, similarity: FloatArray, distance_m: FloatArray
+) -> FloatArray:
+    """The most points candidates can get from their name similarity and distance (NaN: no
+    location) before identifiers and areas: candidates whose bound stays below the report
+    score need no scoring at all."""
+    within = np.nan_to_num(distance_m, nan=np.inf) <= policy.near_radius_m
+    d = np.where(within, distance_m, 0.0)
+    near = np.where(within, np.exp(-((d / policy.near_scale_m) ** 2)), 0.0)
+    building = np.where(within, np.exp(-((d / policy.building_scale_m) ** 2)), 0.0)
+    names = name_points_array(policy, similarity)
+    geo = policy.near_weight * near + policy.building_weight * building
+    bound = names * (1.0 + policy.combination_weight * near) + geo
+    address = policy.postcode_weight + policy.city_weight
+    return np.asarray(np.where(bound > 0.0, bound + address, 0.0), np.float64)
 
 
 def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[ReasonCode, ...]]:
@@ -118,6 +147,11 @@ def score_of(policy: Policy, weighted_points: float) -> float:
     return 100.0 * -math.expm1(-max(weighted_points, 0.0) / policy.score_scale)
 
 
+def points_for(policy: Policy, score: float) -> float:
+    """The weighted points that reach `score`: the inverse of score_of."""
+    return -policy.score_scale * math.log1p(-min(score, 99.999) / 100.0)
+
+
 def stoplight_of(policy: Policy, score: float) -> Stoplight:
     if score >= policy.red_score:
         return Stoplight.RED
@@ -128,11 +162,14 @@ def stoplight_of(policy: Policy, score: float) -> Stoplight:
 
 def combine_scores(policy: Policy, scores: list[float]) -> float:
     """A party's score from its matches: the best one, raised a little by each further match
-    (a drop address used again and again), each extra one damped."""
+    that is an alert on its own (a drop address used again and again). Weak matches never add
+    up to an alert."""
     ordered = sorted(scores, reverse=True)
     if not ordered:
         return 0.0
     remaining = 1.0 - ordered[0] / 100.0
     for extra in ordered[1:]:
+        if extra < policy.amber_score:
+            break
         remaining *= 1.0 - policy.extra_match_damping * extra / 100.0
     return 100.0 * (1.0 - remaining)

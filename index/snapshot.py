@@ -60,6 +60,8 @@ from index.scoring import (
     combine_scores,
     evidence_points,
     incident_weight,
+    points_for,
+    points_upper_bound,
     score_of,
     stoplight_of,
 )
@@ -221,9 +223,6 @@ class Snapshot:
         self._postings = postings
         self._areas = areas
         self._log_parties = math.log(max(len(party_incident), 1) + 1.0)
-        self._tables: dict[
-            int, tuple[Policy, npt.NDArray[np.float64], npt.NDArray[np.float64]]
-        ] = {}
 
     # --- facts ---------------------------------------------------------------------------
 
@@ -279,41 +278,68 @@ class Snapshot:
     def _name_candidates(
         self, prepared: PreparedParty, starts: Int64Array, ends: Int64Array, policy: Policy
     ) -> Int32Array:
+        """Parties sharing name keys with the query, best first by IDF-weighted hits."""
         n_names = len(prepared.name_weights)
         counts = ends[:n_names] - starts[:n_names]
-        parts: list[Int32Array] = []
-        weights: list[float] = []
-        for i in np.flatnonzero((counts > 0) & (counts <= policy.name_df_cap)):
-            parts.append(self._postings.values[starts[i] : ends[i]])
-            idf = self._log_parties - math.log(float(counts[i]))
-            weights.append(float(prepared.name_weights[i]) * max(idf, 0.1))
+        rare = np.flatnonzero((counts > 0) & (counts <= policy.name_df_cap))
+        values = self._postings.values
+        parts = [
+            values[a:b] for a, b in zip(starts[rare].tolist(), ends[rare].tolist(), strict=True)
+        ]
+        idf = np.maximum(self._log_parties - np.log(counts[rare].astype(np.float64)), 0.1)
+        weights = prepared.name_weights[rare] * idf
+        found = int(counts[rare].sum())
+        if found < policy.name_candidates:
+            common = np.flatnonzero(
+                (counts > policy.name_df_cap) & (counts <= policy.common_key_df_cap)
+            )
+            if len(common) >= 2:
+                # Only common keys hit ("dang" + the suffix "yen" of a mistyped "nguyen"):
+                # parties holding two of them are candidates too.
+                pairs = self._common_key_pairs(common, starts, ends, counts)
+                parts.append(pairs)
+                weights = np.append(weights, 1.0)
+                found += len(pairs)
         if not parts:
             return np.empty(0, np.int32)
-        if len(parts) == 1 and len(parts[0]) <= policy.name_candidates:
-            return parts[0]
-        ids = np.concatenate(parts)
-        totals_per_entry = np.repeat(np.array(weights), [len(p) for p in parts])
+        ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if found <= policy.name_candidates:
+            return np.unique(ids)
         unique, inverse = np.unique(ids, return_inverse=True)
-        totals = np.bincount(inverse, weights=totals_per_entry)
+        totals = np.bincount(inverse, weights=np.repeat(weights, [len(p) for p in parts]))
         best = np.lexsort((unique, -totals))[: policy.name_candidates]
         return unique[best]
+
+    def _common_key_pairs(
+        self, common: Int64Array, starts: Int64Array, ends: Int64Array, counts: Int64Array
+    ) -> Int32Array:
+        """Parties under the rarest common key and one of the next two rarest."""
+        rarest = common[np.argsort(counts[common], kind="stable")][:3]
+        values = self._postings.values
+        smallest = values[starts[rarest[0]] : ends[rarest[0]]]
+        found = []
+        for other in rarest[1:]:
+            larger = values[starts[other] : ends[other]]
+            pos = np.minimum(np.searchsorted(larger, smallest), len(larger) - 1)
+            found.append(smallest[larger[pos] == smallest])
+        return np.unique(np.concatenate(found))
 
     def _geo_candidates(
         self, prepared: PreparedParty, starts: Int64Array, ends: Int64Array, policy: Policy
     ) -> Int32Array:
-        if not prepared.n_cells:
+        """Parties within the policy's radius, nearest first, at most `geo_candidates`."""
+        location = prepared.party.location
+        if location is None:
             return np.empty(0, np.int32)
         first = len(prepared.keys) - prepared.n_cells
         parts = [
-            self._postings.values[starts[i] : ends[i]]
-            for i in range(first, len(prepared.keys))
-            if ends[i] > starts[i]
+            self._postings.values[a:b]
+            for a, b in zip(starts[first:].tolist(), ends[first:].tolist(), strict=True)
+            if b > a
         ]
         if not parts:
             return np.empty(0, np.int32)
-        ids = np.concatenate(parts)
-        location = prepared.party.location
-        assert location is not None
+        ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
         dist = geo.haversine_m(
             location.lat, location.lon, self._party_lat[ids], self._party_lon[ids]
         )
@@ -342,7 +368,8 @@ class Snapshot:
         as_of: date,
         excluded_rows: frozenset[int] = frozenset(),
     ) -> list[Match]:
-        """Matches of one query party with a score of at least the policy's report score."""
+        """Matches of one query party with a score of at least the policy's report score,
+        at most one per incident, best first."""
         starts, ends = self._postings.find(prepared.keys)
         identifier_hits = self._identifier_hits(prepared, starts, ends, policy)
         location = prepared.party.location
@@ -352,34 +379,45 @@ class Snapshot:
         pieces = [
             self._name_candidates(prepared, starts, ends, policy),
             self._geo_candidates(prepared, starts, ends, policy),
-            np.fromiter(identifier_hits, np.int32, len(identifier_hits)),
-            np.fromiter(area_hits, np.int32, len(area_hits)),
         ]
+        if identifier_hits or area_hits:
+            pieces.append(np.array([*identifier_hits, *area_hits], np.int32))
         candidates = np.unique(np.concatenate(pieces))
         if excluded_rows and len(candidates):
             excluded = np.fromiter(excluded_rows, np.int32, len(excluded_rows))
             candidates = candidates[~np.isin(self._party_incident[candidates], excluded)]
         if not len(candidates):
             return []
-        return self._score_candidates(
-            prepared,
-            candidates,
-            identifier_hits=identifier_hits,
-            area_hits=area_hits,
-            policy=policy,
-            as_of=as_of,
+        candidate_list = candidates.tolist()
+        similarity, best_names = self._name_similarity(prepared, candidate_list)
+        distance = np.full(len(candidate_list), np.nan)
+        if location is not None:
+            distance = geo.haversine_m(
+                location.lat, location.lon, self._party_lat[candidates], self._party_lon[candidates]
+            )
+        worth = points_upper_bound(policy, similarity, distance) >= points_for(
+            policy, policy.report_score
         )
-
-    def _policy_tables(
-        self, policy: Policy
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        tables = self._tables.get(id(policy))
-        if tables is None or tables[0] is not policy:
-            kind_w = np.array([policy.kind_weights.get(k, 1.0) for k in _KINDS])
-            substance_w = np.array([policy.substance_weights.get(c, 1.0) for c in _SUBSTANCES])
-            tables = (policy, kind_w, substance_w)
-            self._tables[id(policy)] = tables
-        return tables[1], tables[2]
+        if identifier_hits or area_hits:
+            special = np.array([*identifier_hits, *area_hits], np.int32)
+            worth |= np.isin(candidates, special)
+        scored: list[Match] = []
+        for i in np.flatnonzero(worth).tolist():
+            party = candidate_list[i]
+            match = self._match(
+                prepared,
+                party=party,
+                similarity=float(similarity[i]),
+                incident_name=best_names[i],
+                distance=float(distance[i]),
+                identifiers=identifier_hits.get(party, set()),
+                in_area=party in area_hits,
+                policy=policy,
+                as_of=as_of,
+            )
+            if match is not None:
+                scored.append(match)
+        return scored
 
     def _name_similarity(
         self, prepared: PreparedParty, candidate_list: list[int]
@@ -399,111 +437,17 @@ class Snapshot:
             owner.extend([i] * len(forms))
         if flat:
             per_form = names.similarity_matrix([n.core for n in prepared.names], flat).max(axis=0)
-            owners = np.array(owner)
-            np.maximum.at(similarity, owners, per_form)
+            np.maximum.at(similarity, np.array(owner), per_form)
             for form, i, value in zip(flat, owner, per_form.tolist(), strict=True):
                 if not best_names[i] or value >= similarity[i]:
                     best_names[i] = form
         return similarity, best_names
 
-    def _score_candidates(
-        self,
-        prepared: PreparedParty,
-        candidates: Int32Array,
-        *,
-        identifier_hits: dict[int, set[str]],
-        area_hits: set[int],
-        policy: Policy,
-        as_of: date,
-    ) -> list[Match]:
-        """Scores every candidate at once in NumPy, then explains only the ones reported."""
-        candidate_list = candidates.tolist()
-        similarity, best_names = self._name_similarity(prepared, candidate_list)
-        location = prepared.party.location
-        distance = np.full(len(candidate_list), np.nan)
-        if location is not None:
-            distance = geo.haversine_m(
-                location.lat, location.lon, self._party_lat[candidates], self._party_lon[candidates]
-            )
-        in_area = np.array([p in area_hits for p in candidate_list], dtype=bool)
-        identifier_points = np.array(
-            [
-                sum(_identifier_weight(policy, kind) for kind in identifier_hits.get(p, ()))
-                for p in candidate_list
-            ]
-        )
-        with np.errstate(invalid="ignore"):
-            within = distance <= policy.near_radius_m
-        strength = np.clip((similarity - policy.name_floor) / (1.0 - policy.name_floor), 0.0, 1.0)
-        name_pts = np.where(similarity > policy.name_floor, policy.name_weight, 0.0) * (
-            strength**policy.name_exponent
-        )
-        safe = np.where(within, distance, 0.0)
-        near = np.where(within, np.exp(-((safe / policy.near_scale_m) ** 2)), 0.0)
-        building = np.where(within, np.exp(-((safe / policy.building_scale_m) ** 2)), 0.0)
-        geo_pts = policy.near_weight * near + policy.building_weight * building
-        geo_pts = np.where(in_area, np.maximum(geo_pts, policy.area_weight), geo_pts)
-        near = np.where(in_area, 1.0, near)
-        country = self._party_country[candidates].astype(np.int64)
-        mismatch = (country != 0) & (prepared.country != 0) & (country != prepared.country)
-        name_pts = np.where(
-            (name_pts > 0) & (geo_pts == 0) & mismatch,
-            name_pts * policy.country_mismatch_factor,
-            name_pts,
-        )
-        points = (
-            name_pts + geo_pts + identifier_points + policy.combination_weight * name_pts * near
-        )
-        address = np.zeros(len(candidate_list))
-        if prepared.postcode:
-            address += policy.postcode_weight * (
-                self._party_postcode[candidates] == prepared.postcode
-            )
-        if prepared.city:
-            address += policy.city_weight * (self._party_city[candidates] == prepared.city)
-        points += np.where((points > 0) & ((name_pts > 0) | (geo_pts > 0)), address, 0.0)
-
-        rows = self._party_incident[candidates]
-        kind_w, substance_w = self._policy_tables(policy)
-        age_days = np.maximum(as_of.toordinal() - self._reported_on[rows], 0)
-        recency = np.maximum(
-            0.5 ** (age_days / policy.recency_half_life_days), policy.recency_floor
-        )
-        weight = kind_w[self._kinds[rows]] * substance_w[self._substances[rows]] * recency
-        scores = -np.expm1(-(points * weight) / policy.score_scale) * 100.0
-
-        order = np.lexsort((candidates, -scores))
-        matches: list[Match] = []
-        seen_rows: set[int] = set()
-        for i in order.tolist():
-            if scores[i] < policy.report_score or len(matches) >= policy.max_matches_per_party:
-                break
-            row = int(rows[i])
-            if row in seen_rows:
-                continue
-            seen_rows.add(row)
-            matches.append(
-                self._explain(
-                    prepared,
-                    party=candidate_list[i],
-                    row=row,
-                    similarity=float(similarity[i]),
-                    incident_name=best_names[i],
-                    distance=float(distance[i]),
-                    identifiers=identifier_hits.get(candidate_list[i], set()),
-                    in_area=bool(in_area[i]),
-                    policy=policy,
-                    as_of=as_of,
-                )
-            )
-        return matches
-
-    def _explain(
+    def _match(
         self,
         prepared: PreparedParty,
         *,
         party: int,
-        row: int,
         similarity: float,
         incident_name: str,
         distance: float,
@@ -511,8 +455,15 @@ class Snapshot:
         in_area: bool,
         policy: Policy,
         as_of: date,
-    ) -> Match:
-        """One reported match, scored again by the scalar rules that also give its reasons."""
+    ) -> Match | None:
+        """The explained match of one candidate, or None below the report score."""
+        row = int(self._party_incident[party])
+        weight = incident_weight(
+            policy,
+            _KINDS[self._kinds[row]],
+            _SUBSTANCES[self._substances[row]],
+            as_of.toordinal() - int(self._reported_on[row]),
+        )
         country = int(self._party_country[party])
         ev = PairEvidence(
             name_similarity=similarity,
@@ -527,13 +478,9 @@ class Snapshot:
             else country == prepared.country,
         )
         points, reasons = evidence_points(policy, ev)
-        weight = incident_weight(
-            policy,
-            _KINDS[self._kinds[row]],
-            _SUBSTANCES[self._substances[row]],
-            as_of.toordinal() - int(self._reported_on[row]),
-        )
         score = score_of(policy, points * weight)
+        if score < policy.report_score:
+            return None
         best_query = max(
             prepared.names, key=lambda n: names.similarity(n.core, incident_name), default=None
         )
@@ -556,12 +503,6 @@ class Snapshot:
             ),
             incident_weight=round(weight, 4),
         )
-
-
-def _identifier_weight(policy: Policy, kind: str) -> float:
-    return {PHONE: policy.phone_weight, EMAIL: policy.email_weight, DOMAIN: policy.domain_weight}[
-        kind
-    ]
 
 
 _normalize_uncached = normalize_name.__wrapped__

@@ -143,16 +143,23 @@ class Generator:
         return self.rng.choice(self.pools)
 
     def person_name(self, pool: LocalePool) -> str:
-        return f"{self.rng.choice(pool.first_names)} {self.rng.choice(pool.last_names)}"
+        """Given name and surname; half the time a second surname or given name as well, so
+        that full names repeat about as rarely as real ones do."""
+        rng = self.rng
+        name = f"{rng.choice(pool.first_names)} {rng.choice(pool.last_names)}"
+        roll = rng.random()
+        if roll < 0.25:
+            return f"{name} {rng.choice(pool.last_names)}"
+        if roll < 0.5:
+            return f"{rng.choice(pool.first_names)} {name}"
+        return name
 
     def company_name(self, pool: LocalePool) -> str:
         rng = self.rng
         roll = rng.random()
-        if roll < 0.5:
+        if roll < 0.1:
             return rng.choice(pool.companies)
-        core = rng.choice(pool.last_names)
-        if roll < 0.8:
-            core = f"{core} {rng.choice(pool.last_names)}"
+        core = f"{rng.choice(pool.last_names)} {rng.choice(pool.last_names)}"
         name = f"{core} {rng.choice(GENERIC_WORDS)}"
         forms = LEGAL_FORMS.get(pool.country)
         return f"{name} {rng.choice(forms)}" if forms else name

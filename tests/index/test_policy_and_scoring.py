@@ -126,3 +126,27 @@ def test_more_matches_raise_the_party_score_but_damped() -> None:
     two = combine_scores(DEFAULT_POLICY, [50.0, 50.0])
     assert one == 50.0
     assert one < two < 75.0
+
+
+@given(st.floats(0.0, 1.0))
+def test_scalar_and_array_name_points_agree(similarity: float) -> None:
+    import numpy as np
+
+    from index.scoring import name_points, name_points_array
+
+    array = name_points_array(DEFAULT_POLICY, np.array([similarity]))[0]
+    assert name_points(DEFAULT_POLICY, similarity) == pytest.approx(float(array))
+
+
+@given(st.floats(0.0, 1.0), st.one_of(st.none(), st.floats(0.0, 400.0)))
+def test_upper_bound_is_never_below_the_points(similarity: float, distance: float | None) -> None:
+    import numpy as np
+
+    from index.scoring import points_upper_bound
+
+    ev = evidence(name_similarity=similarity, distance_m=distance, postcode_match=True,
+                  city_match=True, country_match=True)  # fmt: skip
+    bound = points_upper_bound(
+        DEFAULT_POLICY, np.array([similarity]), np.array([np.nan if distance is None else distance])
+    )[0]
+    assert evidence_points(DEFAULT_POLICY, ev)[0] <= bound + 1e-9
