@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +17,9 @@ from index.scoring import (
     combine_scores,
     evidence_points,
     incident_weight,
+    name_points,
+    name_points_array,
+    points_upper_bound,
     score_of,
     stoplight_of,
 )
@@ -130,20 +134,12 @@ def test_more_matches_raise_the_party_score_but_damped() -> None:
 
 @given(st.floats(0.0, 1.0))
 def test_scalar_and_array_name_points_agree(similarity: float) -> None:
-    import numpy as np
-
-    from index.scoring import name_points, name_points_array
-
     array = name_points_array(DEFAULT_POLICY, np.array([similarity]))[0]
     assert name_points(DEFAULT_POLICY, similarity) == pytest.approx(float(array))
 
 
 @given(st.floats(0.0, 1.0), st.one_of(st.none(), st.floats(0.0, 400.0)))
 def test_upper_bound_is_never_below_the_points(similarity: float, distance: float | None) -> None:
-    import numpy as np
-
-    from index.scoring import points_upper_bound
-
     ev = evidence(name_similarity=similarity, distance_m=distance, postcode_match=True,
                   city_match=True, country_match=True)  # fmt: skip
     bound = points_upper_bound(
