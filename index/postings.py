@@ -7,6 +7,7 @@ phone number and an H3 cell never share a key by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,7 @@ Int32Array = npt.NDArray[np.int32]
 @dataclass(frozen=True, slots=True)
 class Postings:
     keys: Int64Array  # sorted, unique
-    starts: Int64Array  # len(keys) + 1 offsets into values
+    starts: npt.NDArray[Any]  # len(keys) + 1 offsets into values (int32 while they fit)
     values: Int32Array  # party ids, ascending within each key
 
     @classmethod
@@ -33,7 +34,7 @@ class Postings:
             keys = keys[keep]
             values = values[keep]
         unique, first = np.unique(keys, return_index=True)
-        starts = np.empty(len(unique) + 1, dtype=np.int64)
+        starts = np.empty(len(unique) + 1, dtype=np.int32 if len(keys) < 2**31 else np.int64)
         starts[:-1] = first
         starts[-1] = len(keys)
         return cls(unique.astype(np.int64), starts, values.astype(np.int32))
@@ -42,7 +43,7 @@ class Postings:
     def empty(cls) -> Postings:
         return cls(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int32))
 
-    def find(self, query: Int64Array) -> tuple[Int64Array, Int64Array]:
+    def find(self, query: Int64Array) -> tuple[Int64Array, Int64Array]:  # starts, ends
         """For each query key, the [start, end) of its ids in `values` (empty when absent)."""
         pos = np.searchsorted(self.keys, query)
         pos = np.minimum(pos, max(len(self.keys) - 1, 0))

@@ -91,8 +91,10 @@ class PackedStrings:
 
     def __init__(self, strings: Iterable[str]) -> None:
         encoded = [s.encode() for s in strings]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        sizes = np.fromiter((len(e) for e in encoded), np.int64, len(encoded))
+        total = int(sizes.sum())
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32 if total < 2**31 else np.int64)
+        np.cumsum(sizes, out=offsets[1:])
         self._blob = b"".join(encoded)
         self._offsets = offsets
 
