@@ -86,8 +86,9 @@ def run_size(count: int) -> dict[str, float]:
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     gc.collect()
     rss_retained = _rss_bytes()
-    # The service hands freed build memory back to the OS after every build (malloc_trim),
-    # so the steady state is measured the same way; the retained figure is reported too.
+    # Freed build temporaries stay in the allocator until trimmed; a server should trim after
+    # each build, so steady state is measured after malloc_trim and the untrimmed figure is
+    # reported beside it.
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     rss_after = _rss_bytes()
     view = IndexView.of(snapshot)

@@ -54,18 +54,15 @@ def distance_m(a: Location, b: Location) -> float:
     return float(haversine_m(a.lat, a.lon, np.array([b.lat]), np.array([b.lon]))[0])
 
 
-def _contains(vertices: tuple[Location, ...], lat: float, lon: float) -> bool:
-    """Ray casting in the lat/lon plane: exact enough for sites a few kilometres across."""
-    inside = False
-    j = len(vertices) - 1
-    for i, vi in enumerate(vertices):
-        vj = vertices[j]
-        if (vi.lat > lat) != (vj.lat > lat):
-            crossing_lon = vi.lon + (lat - vi.lat) * (vj.lon - vi.lon) / (vj.lat - vi.lat)
-            if lon < crossing_lon:
-                inside = not inside
-        j = i
-    return inside
+def _contains(vertices: FloatArray, lat: float, lon: float) -> bool:
+    """Ray casting in the lat/lon plane (vertices as rows of lat, lon): exact enough for sites
+    a few kilometres across."""
+    lats, lons = vertices[:, 0], vertices[:, 1]
+    prev_lats, prev_lons = np.roll(lats, 1), np.roll(lons, 1)
+    crosses = (lats > lat) != (prev_lats > lat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing_lon = lons + (lat - lats) * (prev_lons - lons) / (prev_lats - lats)
+    return bool(np.count_nonzero(crosses & (lon < crossing_lon)) % 2)
 
 
 def _bounds(area: Area) -> tuple[float, float, float, float]:
@@ -88,23 +85,29 @@ def _hint_cells(area: Area) -> set[int]:
 
 
 class AreaIndex:
-    """Incident parties recorded as areas; answers which areas contain a point."""
+    """Incident parties recorded as areas; answers which areas contain a point.
+
+    Vertices are kept in NumPy arrays, not as the incidents' objects, so that a snapshot holds
+    no Python objects per incident."""
 
     def __init__(self, areas: Iterable[tuple[int, Area]]) -> None:
-        self._areas: dict[int, Area] = dict(areas)
-        self._hints: frozenset[int] = frozenset(
-            cell for area in self._areas.values() for cell in _hint_cells(area)
-        )
+        self._vertices: dict[int, FloatArray] = {}
+        hints: set[int] = set()
+        for party_id, area in areas:
+            self._vertices[party_id] = np.array([(v.lat, v.lon) for v in area.vertices])
+            hints |= _hint_cells(area)
+        self._hints = frozenset(hints)
         self._tree: rtree_index.Index | None = None
-        if self._areas:
+        if self._vertices:
             self._tree = rtree_index.Index(self._stream(), interleaved=True)
 
     def _stream(self) -> Iterator[tuple[int, tuple[float, float, float, float], None]]:
-        for party_id, area in self._areas.items():
-            yield party_id, _bounds(area), None
+        for party_id, vertices in self._vertices.items():
+            (south, west), (north, east) = vertices.min(axis=0), vertices.max(axis=0)
+            yield party_id, (float(west), float(south), float(east), float(north)), None
 
     def __len__(self) -> int:
-        return len(self._areas)
+        return len(self._vertices)
 
     def containing(self, lat: float, lon: float) -> list[int]:
         """Party ids of the areas that contain the point, in ascending order."""
@@ -114,4 +117,4 @@ class AreaIndex:
         if hint not in self._hints:
             return []
         hits = self._tree.intersection((lon, lat, lon, lat))
-        return sorted(p for p in hits if _contains(self._areas[p].vertices, lat, lon))
+        return sorted(p for p in hits if _contains(self._vertices[p], lat, lon))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -150,10 +150,12 @@ def prepare_party(party: Party) -> PreparedParty:
     )
 
 
-def _identifiers(party: Party) -> list[tuple[str, str]]:
+def _identifiers(
+    party: Party, phone_of: Callable[[str, str], str | None] = canonical_phone
+) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for raw in party.phones:
-        phone = canonical_phone(raw, party.country_code)
+        phone = phone_of(raw, party.country_code)
         if phone:
             found.append((PHONE, phone))
     for raw in party.emails:
@@ -370,8 +372,8 @@ class Snapshot:
         as_of: date,
         excluded_rows: frozenset[int] = frozenset(),
     ) -> list[Match]:
-        """Matches of one query party with a score of at least the policy's report score,
-        at most one per incident, best first."""
+        """Matches of one query party with a score of at least the policy's report score, in
+        no particular order (one incident may appear once per matching party)."""
         starts, ends = self._postings.find(prepared.keys)
         identifier_hits = self._identifier_hits(prepared, starts, ends, policy)
         location = prepared.party.location
@@ -509,6 +511,7 @@ class Snapshot:
 
 _normalize_uncached = normalize_name.__wrapped__
 _place_uncached = normalize_place.__wrapped__
+_phone_uncached = canonical_phone.__wrapped__  # the caches are for queries, not for builds
 
 
 def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapshot:
@@ -561,7 +564,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
             party_keys: set[int] = set()
             for name in normalized:
                 party_keys |= names.index_name_keys(name)
-            for kind, value in _identifiers(party):
+            for kind, value in _identifiers(party, _phone_uncached):
                 party_keys.add(names.key(_IDENTIFIER_FAMILIES[kind], value))
             if party.location is not None:
                 party_lat.append(party.location.lat)
