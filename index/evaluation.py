@@ -19,7 +19,7 @@ import numpy as np
 from anyascii import anyascii
 
 from index import geo
-from index.model import Incident, Location, Party, PartyRole, Query, Result, Stoplight
+from index.model import Incident, Party, PartyRole, Query, Result, Stoplight
 from index.normalize import normalize_name
 from index.synthetic import GENERIC_WORDS, LEGAL_FORMS, TODAY, Generator, item_query, offset
 
@@ -372,7 +372,6 @@ __all__ = [
     "Case",
     "EvaluationSet",
     "Figures",
-    "Location",
     "build_evaluation_set",
     "evaluate",
     "screening_date",
