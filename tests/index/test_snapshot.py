@@ -197,3 +197,18 @@ def test_stale_incidents_weigh_less(hongda: Incident, policy: Policy) -> None:
         IndexView.of(build_snapshot([old])).screen(query(hongda.parties[1]), policy, TODAY).score
     )
     assert old_score < fresh_score
+
+
+def test_parties_under_two_common_keys_are_still_found() -> None:
+    people = [
+        incident("ION-T", Party(name="Dang Nguyen")),
+        incident("ION-A", Party(name="Dang Thi Lan")),
+        incident("ION-B", Party(name="Dang Van Hung")),
+        incident("ION-C", Party(name="Tran Nguyen")),
+        incident("ION-D", Party(name="Le Nguyen")),
+    ]
+    view = IndexView.of(build_snapshot(people))
+    strict = replace(DEFAULT_POLICY, name_df_cap=1)
+    result = view.screen(query(Party(name="Dang Nquyen")), strict, TODAY)
+    assert "ION-T" in matched_ids(result)
+    assert result.parties[0].matches[0].incident.incident_id == "ION-T"
