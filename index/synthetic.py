@@ -13,7 +13,6 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import islice
 
 import phonenumbers
 from faker import Faker
@@ -30,7 +29,6 @@ from index.model import (
     SubstanceClass,
     s10_check_digit,
 )
-from index.normalize import normalize_name
 
 # (Faker locale, country, [(city, lat, lon)], postcode digits)
 LOCALES: tuple[tuple[str, str, tuple[tuple[str, float, float], ...]], ...] = (
@@ -238,14 +236,6 @@ class Generator:
 def s10(rng: random.Random) -> str:
     serial = f"{rng.randrange(10**8):08d}"
     return f"{rng.choice(('EE', 'RR', 'CP', 'LX', 'UA'))}{serial}{s10_check_digit(serial)}FR"
-
-
-def incidents(count: int, seed: int = 7) -> list[Incident]:
-    return list(islice(Generator(seed).incidents(count), count))
-
-
-def is_same_name(a: str, b: str) -> bool:
-    return normalize_name(a).core == normalize_name(b).core
 
 
 def item_query(rng: random.Random, parties: tuple[Party, ...]) -> Query:
