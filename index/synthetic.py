@@ -134,8 +134,15 @@ class Generator:
     """Realistic parties and incidents from one seed."""
 
     def __init__(self, seed: int, pools: tuple[LocalePool, ...] | None = None) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
         self.pools = pools if pools is not None else build_pools(seed)
+
+    def incident_at(self, number: int) -> Incident:
+        """Incident `number` of this seed, the same whatever was generated before it, so a
+        benchmark can regenerate a sample instead of keeping one alive."""
+        self.rng = random.Random(self.seed * 1_000_003 + number)
+        return self.incident(number)
 
     def pool(self) -> LocalePool:
         return self.rng.choice(self.pools)
