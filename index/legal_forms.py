@@ -72,6 +72,11 @@ LATIN_LEGAL_SUFFIXES = _forms(
     "sl",
     "slu",
     "sa cv",
+    "sa de cv",
+    "s de rl de cv",
+    "s de rl",
+    "sapi de cv",
+    "gmbh und co kg",
     "s rl cv",
     "s rl",
     "sapi cv",
@@ -193,6 +198,11 @@ LEGAL_TOKENS_ANYWHERE = frozenset(
     "pvtltd hanghunswn brisath chamkad mhachn".split()
 )
 
+# Chinese legal forms written syllable by syllable ("YouXianGongSi" split at its capitals).
+LATIN_LEGAL_SUFFIXES |= _forms(
+    "you xian gong si", "yu xian gong si", "gong si", "you xian", "gu fen you xian gong si",
+)  # fmt: skip
+
 # Prefixes: forms written before the name.
 LATIN_LEGAL_PREFIXES = _forms(
     "ooo",
@@ -266,24 +276,25 @@ NATIVE_LEGAL_FORMS = (
 # form but not in its core, so "Hongda Chemical" vs "Weida Chemical" compares "hongda"/"weida".
 _GENERIC_GROUPS = {
     "trading": "trade trading traders trader maoyi handel handels commerce commercial "
-    "comercio comercial commerciale ticaret torgovyy torgovy torgovaya tejarat tijarah tjrh",
+    "comercio comercial commerciale ticaret torgovyy torgovy torgovaya tejarat tijarah tjrh "
+    "trdg trd",
     "chemical": "chemical chemicals chem chemie chemistry chemisch quimica quimicos chimie "
     "chimica khimiya khimprom kimya huagong huaxue ekhmi",
     "technology": "technology technologies tech technik tecnologia teknoloji tekhnologii keji",
     "international": "international intl internacional internationale intercontinental guoji",
-    "group": "group groupe grupo gruppe jituan holding holdings",
+    "group": "group groupe grupo gruppe jituan holding holdings grp",
     "impex": "import export imports exports impex imp exp jinchukou importexport",
     "logistics": "logistics logistic logistica logistik wuliu shipping freight forwarding "
     "forwarders cargo express courier kuaidi transport transportation",
     "pharma": "pharma pharmaceutical pharmaceuticals pharmaceutica farma farmaceutica "
     "farmaceutico yiyao zhiyao pharm medical",
     "biotech": "biotech biotechnology biological biologicals bio shengwu biotek",
-    "industrial": "industrial industries industry industria industrie sanayi shiye gongye "
+    "industrial": "industrial industries industry industria industrie sanayi shiye gongye mfg "
     "manufacturing",
     "science": "science sciences scientific kexue research",
     "supply": "supply supplies supplier suppliers materials material products product",
     "global": "global worldwide world",
-    "services": "services service solutions consulting",
+    "services": "services service solutions consulting svcs svc srvcs",
     "enterprise": "enterprise enterprises firm business",
     "development": "development developments fazhan",
 }
@@ -293,10 +304,7 @@ GENERIC_CANONICAL: dict[str, str] = {
 GENERIC_CANONICAL.update({canonical: canonical for canonical in _GENERIC_GROUPS})
 
 # Particles that carry no identity: articles, conjunctions and name particles.
-NAME_PARTICLES = frozenset(
-    "the and of for et und y e al el ul bin ibn bint de da do dos das del della di du la le "
-    "van von der den ter".split()
-)
+NAME_PARTICLES = frozenset("the and of for et und y e va i al el ul bin ibn bint".split())
 
 # Pinyin words that Chinese names are segmented into before the default pairing of syllables.
 PINYIN_WORDS = frozenset(

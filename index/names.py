@@ -16,6 +16,7 @@ add candidates that re-scoring then judges on the real strings.
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 import numpy as np
@@ -101,18 +102,46 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
     return keys
 
 
-def similarity(a: str, b: str) -> float:
-    """0–1 similarity of two normalised name forms (space-separated tokens).
+# Spelling variants of one sound across romanisation systems (Natalya/Natalia,
+# Polychronopoulos/Polichronopoylos, Djordje/Jorje, Khan/Han), folded for a second opinion.
+_PHONETIC_RULES = (
+    ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("kh", "h"), ("ph", "f"), ("oy", "u"), ("ou", "u"),
+    ("ck", "k"), ("tz", "z"), ("w", "v"), ("y", "i"), ("q", "k"),
+)  # fmt: skip
+_DOUBLED_RE = re.compile(r"([a-z])\1+")
+# A phonetic-only agreement is strong evidence but never an exact match.
+PHONETIC_DISCOUNT = 0.97
+_BORDERLINE = (0.6, PHONETIC_DISCOUNT)
 
-    The better of: the names with spaces removed (so "shang hai hong da" meets "shanghai
-    hongda") and the names with tokens sorted (so "IVANOVA Natalya" meets "Natalya Ivanova").
-    """
+
+def phonetic(text: str) -> str:
+    for old, new in _PHONETIC_RULES:
+        text = text.replace(old, new)
+    return _DOUBLED_RE.sub(r"\1", text)
+
+
+def _spelling_similarity(a: str, b: str) -> float:
     compact = fuzz.ratio(a.replace(" ", ""), b.replace(" ", ""))
     return max(compact, fuzz.token_sort_ratio(a, b)) / 100.0
 
 
+def similarity(a: str, b: str) -> float:
+    """0–1 similarity of two normalised name forms (space-separated tokens).
+
+    The better of: the names with spaces removed (so "shang hai hong da" meets "shanghai
+    hongda") and the names with tokens sorted (so "IVANOVA Natalya" meets "Natalya Ivanova");
+    a borderline pair gets a second opinion on its phonetic folding, discounted.
+    """
+    spelled = _spelling_similarity(a, b)
+    if _BORDERLINE[0] <= spelled < _BORDERLINE[1]:
+        folded = PHONETIC_DISCOUNT * _spelling_similarity(phonetic(a), phonetic(b))
+        return max(spelled, folded)
+    return spelled
+
+
 def similarity_matrix(queries: list[str], choices: list[str]) -> npt.NDArray[np.float64]:
-    """similarity() for every (query, choice) pair, computed in C."""
+    """similarity() for every (query, choice) pair: spelling in C, then the few borderline
+    pairs again on their phonetic folding."""
     compact = process.cdist(
         [q.replace(" ", "") for q in queries],
         [c.replace(" ", "") for c in choices],
@@ -120,4 +149,8 @@ def similarity_matrix(queries: list[str], choices: list[str]) -> npt.NDArray[np.
         dtype=np.float64,
     )
     sorted_tokens = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio, dtype=np.float64)
-    return np.asarray(np.maximum(compact, sorted_tokens) / 100.0, np.float64)
+    matrix = np.maximum(compact, sorted_tokens) / 100.0
+    borderline = (matrix >= _BORDERLINE[0]) & (matrix < _BORDERLINE[1])
+    for q, c in zip(*np.nonzero(borderline), strict=True):
+        matrix[q, c] = similarity(queries[q], choices[c])
+    return np.asarray(matrix, np.float64)

@@ -43,6 +43,8 @@ _ARABIC_ARTICLE_RE = re.compile(r"(?<![\u0600-\u06FF])(?:ال|لل)(?=[\u0600-\u
 _GREEK_OU_RE = re.compile("ου|ού|Ου|ΟΥ|Ού")
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
 _SPLIT_RE = re.compile(r"[^a-z0-9]+")
+# "ShangHaiHongDa" (transliterated syllables run together) → "Shang Hai Hong Da"
+_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
 _JOINERS = str.maketrans("", "", ".'’`´ʼ")
 _SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
 _REPEAT_RE = re.compile(r"(.)\1+")
@@ -169,15 +171,17 @@ def normalize_name(raw: str) -> NormalizedName:
     text = unicodedata.normalize("NFKC", raw)
     if not text.isascii():
         text = _to_latin(text)
-    text = text.casefold().translate(_JOINERS)
+    text = _CAMEL_RE.sub(" ", text).casefold().translate(_JOINERS)
     tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
     tokens = [t for t in tokens if t not in NAME_PARTICLES] or tokens
     tokens = _strip_legal_forms(tokens)
     if len(tokens) > 1:
         tokens = [t for t in tokens if t not in LEGAL_TOKENS_ANYWHERE] or tokens
     tokens = [_canonical_token(t) for t in tokens]
-    core = tuple(t for t in tokens if t not in GENERIC_CANONICAL)
-    return NormalizedName(tuple(tokens), core or tuple(tokens))
+    core = [t for t in tokens if t not in GENERIC_CANONICAL]
+    if len(core) > 2:
+        core = [t for t in core if len(t) > 1 or t.isdigit()]  # middle initials: "John M. Le"
+    return NormalizedName(tuple(tokens), tuple(core) or tuple(tokens))
 
 
 def skeleton(token: str) -> str:
