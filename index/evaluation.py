@@ -177,10 +177,12 @@ def _reorder(rng: random.Random, name: str, is_person: bool) -> str:
     words = name.split()
     if is_person and len(words) >= 2:
         return f"{words[-1].upper()}, {' '.join(words[:-1])}"
+    base = _strip_legal(name)
+    words = base.split()
     if len(words) >= 2:
         i = rng.randrange(len(words) - 1)
         words[i], words[i + 1] = words[i + 1], words[i]
-    return " ".join(words)
+    return " ".join(words) + name[len(base) :]
 
 
 def _abbreviate(rng: random.Random, name: str, is_person: bool) -> str:

@@ -43,8 +43,8 @@ _ARABIC_ARTICLE_RE = re.compile(r"(?<![\u0600-\u06FF])(?:ال|لل)(?=[\u0600-\u
 _GREEK_OU_RE = re.compile("ου|ού|Ου|ΟΥ|Ού")
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
 _SPLIT_RE = re.compile(r"[^a-z0-9]+")
-# "ShangHaiHongDa" (transliterated syllables run together) → "Shang Hai Hong Da"
-_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
+# Legal forms run into the name's last word ("DeFanYouXianGongSi", "AcmeGmbH").
+_GLUED_LEGAL_SUFFIXES = ("youxiangongsi", "yuxiangongsi", "gongsi", "coltd", "gmbh")
 _JOINERS = str.maketrans("", "", ".'’`´ʼ")
 _SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
 _REPEAT_RE = re.compile(r"(.)\1+")
@@ -147,6 +147,13 @@ def _join_single_letters(tokens: list[str]) -> list[str]:
     return out
 
 
+def _strip_glued_legal_form(token: str) -> str:
+    for suffix in _GLUED_LEGAL_SUFFIXES:
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            return token[: -len(suffix)]
+    return token
+
+
 def _strip_legal_forms(tokens: list[str]) -> list[str]:
     changed = True
     while changed and len(tokens) > 1:
@@ -171,10 +178,12 @@ def normalize_name(raw: str) -> NormalizedName:
     text = unicodedata.normalize("NFKC", raw)
     if not text.isascii():
         text = _to_latin(text)
-    text = _CAMEL_RE.sub(" ", text).casefold().translate(_JOINERS)
+    text = text.casefold().translate(_JOINERS)
     tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
     tokens = [t for t in tokens if t not in NAME_PARTICLES] or tokens
     tokens = _strip_legal_forms(tokens)
+    if tokens:
+        tokens[-1] = _strip_glued_legal_form(tokens[-1])
     if len(tokens) > 1:
         tokens = [t for t in tokens if t not in LEGAL_TOKENS_ANYWHERE] or tokens
     tokens = [_canonical_token(t) for t in tokens]

@@ -295,11 +295,13 @@ class Snapshot:
         found = int(counts[rare].sum())
         if found < policy.name_candidates:
             common = np.flatnonzero(
-                (counts > policy.name_df_cap) & (counts <= policy.common_key_df_cap)
+                (counts > policy.name_df_cap)
+                & (counts <= policy.common_key_df_cap)
+                & (prepared.name_weights >= names.NAME_FAMILY_WEIGHTS[names.TOKEN])
             )
             if len(common) >= 2:
-                # Only common keys hit ("dang" + the suffix "yen" of a mistyped "nguyen"):
-                # parties holding two of them are candidates too.
+                # Only common whole tokens hit ("John Jane PHAM"): parties holding two of
+                # them are candidates too.
                 pairs = self._common_key_pairs(common, starts, ends, counts)
                 parts.append(pairs)
                 weights = np.append(weights, 1.0)
