@@ -50,6 +50,18 @@ def haversine_m(lat: float, lon: float, lats: FloatArray, lons: FloatArray) -> F
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0))), np.float64)
 
 
+def haversine_pairs_m(
+    lats1: FloatArray, lons1: FloatArray, lats2: FloatArray, lons2: FloatArray
+) -> FloatArray:
+    """Great-circle metres between paired points (NaN where either is missing)."""
+    phi1, phi2 = np.radians(lats1), np.radians(lats2)
+    a = (
+        np.sin((phi2 - phi1) / 2) ** 2
+        + np.cos(phi1) * np.cos(phi2) * np.sin((np.radians(lons2) - np.radians(lons1)) / 2) ** 2
+    )
+    return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0))), np.float64)
+
+
 def distance_m(a: Location, b: Location) -> float:
     return float(haversine_m(a.lat, a.lon, np.array([b.lat]), np.array([b.lon]))[0])
 

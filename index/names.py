@@ -17,6 +17,7 @@ add candidates that re-scoring then judges on the real strings.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -111,9 +112,12 @@ _PHONETIC_RULES = (
 _DOUBLED_RE = re.compile(r"([a-z])\1+")
 # A phonetic-only agreement is strong evidence but never an exact match.
 PHONETIC_DISCOUNT = 0.97
-_BORDERLINE = (0.6, PHONETIC_DISCOUNT)
+# Folding moves a pair's similarity by a few hundredths at most; below this it cannot lift a
+# pair anywhere near the name points.
+_BORDERLINE = (0.75, PHONETIC_DISCOUNT)
 
 
+@lru_cache(maxsize=1 << 16)
 def phonetic(text: str) -> str:
     for old, new in _PHONETIC_RULES:
         text = text.replace(old, new)
@@ -139,18 +143,18 @@ def similarity(a: str, b: str) -> float:
     return spelled
 
 
-def similarity_matrix(queries: list[str], choices: list[str]) -> npt.NDArray[np.float64]:
-    """similarity() for every (query, choice) pair: spelling in C, then the few borderline
+def pairwise_similarity(queries: list[str], choices: list[str]) -> npt.NDArray[np.float64]:
+    """similarity() of each (queries[i], choices[i]): spelling in C, then the few borderline
     pairs again on their phonetic folding."""
-    compact = process.cdist(
+    compact = process.cpdist(
         [q.replace(" ", "") for q in queries],
         [c.replace(" ", "") for c in choices],
         scorer=fuzz.ratio,
         dtype=np.float64,
     )
-    sorted_tokens = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio, dtype=np.float64)
-    matrix = np.maximum(compact, sorted_tokens) / 100.0
-    borderline = (matrix >= _BORDERLINE[0]) & (matrix < _BORDERLINE[1])
-    for q, c in zip(*np.nonzero(borderline), strict=True):
-        matrix[q, c] = similarity(queries[q], choices[c])
-    return np.asarray(matrix, np.float64)
+    sorted_tokens = process.cpdist(queries, choices, scorer=fuzz.token_sort_ratio, dtype=np.float64)
+    result = np.maximum(compact, sorted_tokens) / 100.0
+    borderline = np.flatnonzero((result >= _BORDERLINE[0]) & (result < _BORDERLINE[1]))
+    for i in borderline.tolist():
+        result[i] = similarity(queries[i], choices[i])
+    return np.asarray(result, np.float64)

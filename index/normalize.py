@@ -93,14 +93,12 @@ class NormalizedName:
 
     tokens: tuple[str, ...]
     core_tokens: tuple[str, ...]
+    full: str
+    core: str
 
-    @property
-    def full(self) -> str:
-        return " ".join(self.tokens)
-
-    @property
-    def core(self) -> str:
-        return " ".join(self.core_tokens)
+    @classmethod
+    def of(cls, tokens: tuple[str, ...], core_tokens: tuple[str, ...]) -> NormalizedName:
+        return cls(tokens, core_tokens, " ".join(tokens), " ".join(core_tokens))
 
 
 def _pinyin_words(run: str) -> str:
@@ -190,7 +188,7 @@ def normalize_name(raw: str) -> NormalizedName:
     core = [t for t in tokens if t not in GENERIC_CANONICAL]
     if len(core) > 2:
         core = [t for t in core if len(t) > 1 or t.isdigit()]  # middle initials: "John M. Le"
-    return NormalizedName(tuple(tokens), tuple(core) or tuple(tokens))
+    return NormalizedName.of(tuple(tokens), tuple(core) or tuple(tokens))
 
 
 def skeleton(token: str) -> str:

@@ -89,9 +89,9 @@ class Policy:
     extra_match_damping: float = 0.3
     # candidate retrieval
     name_df_cap: int = 400
-    name_candidates: int = 24
+    name_candidates: int = 16
     common_key_df_cap: int = 20_000
-    geo_candidates: int = 32
+    geo_candidates: int = 16
     identifier_df_cap: int = 2000
 
     def __post_init__(self) -> None:

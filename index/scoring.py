@@ -76,11 +76,14 @@ def near_factor(policy: Policy, distance_m: float | None) -> float:
 
 
 def points_upper_bound(
-    policy: Policy, similarity: FloatArray, distance_m: FloatArray
+    policy: Policy,
+    similarity: FloatArray,
+    distance_m: FloatArray,
+    address_points: FloatArray | float | None = None,
 ) -> FloatArray:
-    """The most points candidates can get from their name similarity and distance (NaN: no
-    location) before identifiers and areas: candidates whose bound stays below the report
-    score need no scoring at all."""
+    """The most points candidates can get from their name similarity, distance (NaN: no
+    location) and address agreement (default: all of it) before identifiers and areas:
+    candidates whose bound stays below the report score need no scoring at all."""
     within = np.nan_to_num(distance_m, nan=np.inf) <= policy.near_radius_m
     d = np.where(within, distance_m, 0.0)
     near = np.where(within, np.exp(-((d / policy.near_scale_m) ** 2)), 0.0)
@@ -88,8 +91,9 @@ def points_upper_bound(
     names = name_points_array(policy, similarity)
     geo = policy.near_weight * near + policy.building_weight * building
     bound = names * (1.0 + policy.combination_weight * near) + geo
-    address = policy.postcode_weight + policy.city_weight
-    return np.asarray(np.where(bound > 0.0, bound + address, 0.0), np.float64)
+    if address_points is None:
+        address_points = policy.postcode_weight + policy.city_weight
+    return np.asarray(np.where(bound > 0.0, bound + address_points, 0.0), np.float64)
 
 
 def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[ReasonCode, ...]]:

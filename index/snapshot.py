@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -173,6 +173,85 @@ def _pack_names(normalized: list[NormalizedName]) -> str:
     return _NAME_SEP.join(name.core for name in normalized)
 
 
+def _unpack_names(packed: str) -> list[str]:
+    if not packed:
+        return []
+    return packed.split(_NAME_SEP) if _NAME_SEP in packed else [packed]
+
+
+_NAME_KEY, _IDENTIFIER_KEY, _CELL_KEY = 0, 1, 2
+
+
+def _pair(owners: Int64Array, parties: Int32Array) -> Int64Array:
+    """(query party, incident party) in one int64: owner in the high half."""
+    return np.asarray((owners.astype(np.int64) << 32) | parties.astype(np.int64), np.int64)
+
+
+def _top_per_owner(pairs: Int64Array, scores: npt.NDArray[np.float64], k: int) -> Int64Array:
+    """The k best-scoring pairs of each owner (ties: lower party id first)."""
+    if not len(pairs):
+        return pairs
+    order = np.lexsort((pairs, -scores, pairs >> 32))
+    owners = (pairs >> 32)[order]
+    rank = np.arange(len(order)) - np.searchsorted(owners, owners, side="left")
+    return pairs[order[rank < k]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The keys of many prepared query parties, looked up in one go."""
+
+    size: int
+    owners: Int64Array  # query party of each key
+    kinds: npt.NDArray[np.int8]
+    weights: npt.NDArray[np.float64]  # name keys' weights, 0 for the others
+    identifier_kinds: list[str]  # per key, "" unless an identifier key
+    key_ranges: list[tuple[int, int]]  # each owner's [first, last) key index
+    starts: Int64Array
+    ends: Int64Array
+    counts: Int64Array
+    lats: npt.NDArray[np.float64]  # per owner, NaN without a location
+    lons: npt.NDArray[np.float64]
+    postcodes: npt.NDArray[np.uint32]
+    cities: npt.NDArray[np.uint32]
+
+    @classmethod
+    def of(cls, prepared: Sequence[PreparedParty], postings: Postings) -> _Batch:
+        key_ranges: list[tuple[int, int]] = []
+        kinds: list[int] = []
+        weights: list[float] = []
+        identifier_kinds: list[str] = []
+        position = 0
+        for party in prepared:
+            n_names, n_ids = len(party.name_weights), len(party.identifier_kinds)
+            kinds += [_NAME_KEY] * n_names + [_IDENTIFIER_KEY] * n_ids + [_CELL_KEY] * party.n_cells
+            weights += party.name_weights.tolist() + [0.0] * (n_ids + party.n_cells)
+            identifier_kinds += [""] * n_names + list(party.identifier_kinds)
+            identifier_kinds += [""] * party.n_cells
+            key_ranges.append((position, position + len(party.keys)))
+            position += len(party.keys)
+        keys = np.concatenate([p.keys for p in prepared]) if prepared else np.empty(0, np.int64)
+        starts, ends = postings.find(keys)
+        starts = starts.astype(np.int64)
+        ends = ends.astype(np.int64)
+        locations = [p.party.location for p in prepared]
+        return cls(
+            size=len(prepared),
+            owners=np.repeat(np.arange(len(prepared)), [len(p.keys) for p in prepared]),
+            kinds=np.array(kinds, np.int8),
+            weights=np.array(weights, np.float64),
+            identifier_kinds=identifier_kinds,
+            key_ranges=key_ranges,
+            starts=starts,
+            ends=ends,
+            counts=ends - starts,
+            lats=np.array([loc.lat if loc else math.nan for loc in locations], np.float64),
+            lons=np.array([loc.lon if loc else math.nan for loc in locations], np.float64),
+            postcodes=np.array([p.postcode for p in prepared], np.uint32),
+            cities=np.array([p.city for p in prepared], np.uint32),
+        )
+
+
 class Snapshot:
     """An immutable index of incident parties. Build it with `build_snapshot`."""
 
@@ -279,42 +358,52 @@ class Snapshot:
 
     # --- matching ------------------------------------------------------------------------
 
-    def _name_candidates(
-        self, prepared: PreparedParty, starts: Int64Array, ends: Int64Array, policy: Policy
-    ) -> Int32Array:
-        """Parties sharing name keys with the query, best first by IDF-weighted hits."""
-        n_names = len(prepared.name_weights)
-        counts = ends[:n_names] - starts[:n_names]
-        rare = np.flatnonzero((counts > 0) & (counts <= policy.name_df_cap))
-        values = self._postings.values
-        parts = [
-            values[a:b] for a, b in zip(starts[rare].tolist(), ends[rare].tolist(), strict=True)
-        ]
-        idf = np.maximum(self._log_parties - np.log(counts[rare].astype(np.float64)), 0.1)
-        weights = prepared.name_weights[rare] * idf
-        found = int(counts[rare].sum())
-        if found < policy.name_candidates:
-            common = np.flatnonzero(
-                (counts > policy.name_df_cap)
-                & (counts <= policy.common_key_df_cap)
-                & (prepared.name_weights >= names.NAME_FAMILY_WEIGHTS[names.TOKEN])
-            )
-            if len(common) >= 2:
+    def _expand(
+        self, starts: Int64Array, ends: Int64Array, selected: Int64Array
+    ) -> tuple[Int32Array, Int64Array]:
+        """The postings of the selected keys laid end to end, and each entry's key index."""
+        lengths = ends[selected] - starts[selected]
+        total = int(lengths.sum())
+        if not total:
+            return np.empty(0, np.int32), np.empty(0, np.int64)
+        key_of_entry = np.repeat(selected, lengths)
+        first_entry = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        offsets = np.arange(total) - first_entry + np.repeat(starts[selected], lengths)
+        return self._postings.values[offsets], key_of_entry
+
+    def _name_pairs(self, batch: _Batch, policy: Policy) -> Int64Array:
+        """(owner, party) pairs sharing name keys, at most `name_candidates` per query party,
+        best first by IDF-weighted hits."""
+        counts = batch.counts
+        is_name = batch.kinds == _NAME_KEY
+        rare = np.flatnonzero(is_name & (counts > 0) & (counts <= policy.name_df_cap))
+        parties, key_index = self._expand(batch.starts, batch.ends, rare)
+        owners = batch.owners[key_index]
+        idf = np.maximum(self._log_parties - np.log(np.maximum(counts[key_index], 1)), 0.1)
+        weights = batch.weights[key_index] * idf
+        found = np.bincount(owners, minlength=batch.size)
+        common = is_name & (counts > policy.name_df_cap) & (counts <= policy.common_key_df_cap)
+        common &= batch.weights >= names.NAME_FAMILY_WEIGHTS[names.TOKEN]
+        extra_parties: list[Int32Array] = []
+        extra_owners: list[int] = []
+        for owner in np.flatnonzero(found < policy.name_candidates).tolist():
+            first, last = batch.key_ranges[owner]
+            mine = first + np.flatnonzero(common[first:last])
+            if len(mine) >= 2:
                 # Only common whole tokens hit ("John Jane PHAM"): parties holding two of
                 # them are candidates too.
-                pairs = self._common_key_pairs(common, starts, ends, counts)
-                parts.append(pairs)
-                weights = np.append(weights, 1.0)
-                found += len(pairs)
-        if not parts:
-            return np.empty(0, np.int32)
-        ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if found <= policy.name_candidates:
-            return np.unique(ids)
-        unique, inverse = np.unique(ids, return_inverse=True)
-        totals = np.bincount(inverse, weights=np.repeat(weights, [len(p) for p in parts]))
-        best = np.lexsort((unique, -totals))[: policy.name_candidates]
-        return unique[best]
+                pairs = self._common_key_pairs(mine, batch.starts, batch.ends, counts)
+                extra_parties.append(pairs)
+                extra_owners.extend([owner] * len(pairs))
+        if extra_parties:
+            parties = np.concatenate([parties, *extra_parties])
+            owners = np.concatenate([owners, np.array(extra_owners, np.int64)])
+            weights = np.concatenate([weights, np.ones(len(extra_owners))])
+        if not len(parties):
+            return np.empty(0, np.int64)
+        unique, inverse = np.unique(_pair(owners, parties), return_inverse=True)
+        totals = np.asarray(np.bincount(inverse, weights=weights), np.float64)
+        return _top_per_owner(unique, totals, policy.name_candidates)
 
     def _common_key_pairs(
         self, common: Int64Array, starts: Int64Array, ends: Int64Array, counts: Int64Array
@@ -330,124 +419,156 @@ class Snapshot:
             found.append(smallest[larger[pos] == smallest])
         return np.unique(np.concatenate(found))
 
-    def _geo_candidates(
-        self, prepared: PreparedParty, starts: Int64Array, ends: Int64Array, policy: Policy
-    ) -> Int32Array:
-        """Parties within the policy's radius, nearest first, at most `geo_candidates`."""
-        location = prepared.party.location
-        if location is None:
-            return np.empty(0, np.int32)
-        first = len(prepared.keys) - prepared.n_cells
-        parts = [
-            self._postings.values[a:b]
-            for a, b in zip(starts[first:].tolist(), ends[first:].tolist(), strict=True)
-            if b > a
-        ]
-        if not parts:
-            return np.empty(0, np.int32)
-        ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        dist = geo.haversine_m(
-            location.lat, location.lon, self._party_lat[ids], self._party_lon[ids]
+    def _geo_pairs(self, batch: _Batch, policy: Policy) -> Int64Array:
+        """(owner, party) pairs within the policy's radius, nearest `geo_candidates` each."""
+        cells = np.flatnonzero((batch.kinds == _CELL_KEY) & (batch.counts > 0))
+        parties, key_index = self._expand(batch.starts, batch.ends, cells)
+        if not len(parties):
+            return np.empty(0, np.int64)
+        owners = batch.owners[key_index]
+        dist = geo.haversine_pairs_m(
+            batch.lats[owners],
+            batch.lons[owners],
+            self._party_lat[parties],
+            self._party_lon[parties],
         )
         near = dist <= policy.near_radius_m
-        ids, dist = ids[near], dist[near]
-        if len(ids) > policy.geo_candidates:
-            ids = ids[np.lexsort((ids, dist))[: policy.geo_candidates]]
-        return ids
+        return _top_per_owner(
+            _pair(owners[near], parties[near]), -dist[near], policy.geo_candidates
+        )
 
-    def _identifier_hits(
-        self, prepared: PreparedParty, starts: Int64Array, ends: Int64Array, policy: Policy
-    ) -> dict[int, set[str]]:
+    def _identifier_hits(self, batch: _Batch, policy: Policy) -> dict[int, set[str]]:
+        """Identifier kinds shared, per (owner, party) pair."""
         hits: dict[int, set[str]] = {}
-        first = len(prepared.name_weights)
-        for j, kind in enumerate(prepared.identifier_kinds):
-            start, end = int(starts[first + j]), int(ends[first + j])
-            if 0 < end - start <= policy.identifier_df_cap:
-                for party in self._postings.values[start:end].tolist():
-                    hits.setdefault(party, set()).add(kind)
+        selected = (batch.kinds == _IDENTIFIER_KEY) & (batch.counts > 0)
+        selected &= batch.counts <= policy.identifier_df_cap
+        for k in np.flatnonzero(selected).tolist():
+            owner = int(batch.owners[k])
+            kind = batch.identifier_kinds[k]
+            for party in self._postings.values[batch.starts[k] : batch.ends[k]].tolist():
+                hits.setdefault((owner << 32) | party, set()).add(kind)
         return hits
 
-    def match_party(
+    def _area_hits(self, prepared: Sequence[PreparedParty]) -> set[int]:
+        hits: set[int] = set()
+        if not len(self._areas):
+            return hits
+        for owner, party in enumerate(prepared):
+            location = party.party.location
+            if location is not None:
+                hits.update(
+                    (owner << 32) | p for p in self._areas.containing(location.lat, location.lon)
+                )
+        return hits
+
+    def match_parties(
         self,
-        prepared: PreparedParty,
+        prepared: Sequence[PreparedParty],
         policy: Policy,
         as_of: date,
         excluded_rows: frozenset[int] = frozenset(),
-    ) -> list[Match]:
-        """Matches of one query party with a score of at least the policy's report score, in
-        no particular order (one incident may appear once per matching party)."""
-        starts, ends = self._postings.find(prepared.keys)
-        identifier_hits = self._identifier_hits(prepared, starts, ends, policy)
-        location = prepared.party.location
-        area_hits: set[int] = set()
-        if location is not None and len(self._areas):
-            area_hits = set(self._areas.containing(location.lat, location.lon))
-        pieces = [
-            self._name_candidates(prepared, starts, ends, policy),
-            self._geo_candidates(prepared, starts, ends, policy),
-        ]
-        if identifier_hits or area_hits:
-            pieces.append(np.array([*identifier_hits, *area_hits], np.int32))
-        candidates = np.unique(np.concatenate(pieces))
-        if excluded_rows and len(candidates):
-            excluded = np.fromiter(excluded_rows, np.int32, len(excluded_rows))
-            candidates = candidates[~np.isin(self._party_incident[candidates], excluded)]
-        if not len(candidates):
-            return []
-        candidate_list = candidates.tolist()
-        similarity, best_names = self._name_similarity(prepared, candidate_list)
-        distance = np.full(len(candidate_list), np.nan)
-        if location is not None:
-            distance = geo.haversine_m(
-                location.lat, location.lon, self._party_lat[candidates], self._party_lon[candidates]
+    ) -> list[list[Match]]:
+        """For each query party, its matches with a score of at least the policy's report score,
+        in no particular order (one incident may appear once per matching party).
+
+        All the parties of a batch share each NumPy step, so a customs batch pays the fixed
+        cost of a step once, not once per party."""
+        batch = _Batch.of(prepared, self._postings)
+        identifier_hits = self._identifier_hits(batch, policy)
+        area_hits = self._area_hits(prepared)
+        special = np.array([*identifier_hits, *area_hits], np.int64)
+        pairs = np.unique(
+            np.concatenate(
+                [self._name_pairs(batch, policy), self._geo_pairs(batch, policy), special]
             )
-        worth = points_upper_bound(policy, similarity, distance) >= points_for(
-            policy, policy.report_score
         )
-        if identifier_hits or area_hits:
-            special = np.array([*identifier_hits, *area_hits], np.int32)
-            worth |= np.isin(candidates, special)
-        scored: list[Match] = []
+        owners, parties = pairs >> 32, (pairs & 0xFFFF_FFFF).astype(np.int32)
+        if excluded_rows and len(pairs):
+            excluded = np.fromiter(excluded_rows, np.int32, len(excluded_rows))
+            keep = ~np.isin(self._party_incident[parties], excluded)
+            pairs, owners, parties = pairs[keep], owners[keep], parties[keep]
+        results: list[list[Match]] = [[] for _ in prepared]
+        if not len(pairs):
+            return results
+        similarity = self._pair_similarity(prepared, owners, parties)
+        distance = geo.haversine_pairs_m(
+            batch.lats[owners],
+            batch.lons[owners],
+            self._party_lat[parties],
+            self._party_lon[parties],
+        )
+        address = np.where(
+            batch.postcodes[owners] != 0,
+            policy.postcode_weight * (self._party_postcode[parties] == batch.postcodes[owners]),
+            0.0,
+        ) + np.where(
+            batch.cities[owners] != 0,
+            policy.city_weight * (self._party_city[parties] == batch.cities[owners]),
+            0.0,
+        )
+        rows = self._party_incident[parties]
+        weight = self._weights(policy, rows, as_of)
+        bound = points_upper_bound(policy, similarity, distance, address) * weight
+        worth = bound >= points_for(policy, policy.report_score)
+        if len(special):
+            worth |= np.isin(pairs, special)
         for i in np.flatnonzero(worth).tolist():
-            party = candidate_list[i]
+            pair = int(pairs[i])
+            owner, party = pair >> 32, int(parties[i])
             match = self._match(
-                prepared,
+                prepared[owner],
                 party=party,
                 similarity=float(similarity[i]),
-                incident_name=best_names[i],
                 distance=float(distance[i]),
-                identifiers=identifier_hits.get(party, set()),
-                in_area=party in area_hits,
+                identifiers=identifier_hits.get(pair, set()),
+                in_area=pair in area_hits,
                 policy=policy,
                 as_of=as_of,
             )
             if match is not None:
-                scored.append(match)
-        return scored
+                results[owner].append(match)
+        return results
 
-    def _name_similarity(
-        self, prepared: PreparedParty, candidate_list: list[int]
-    ) -> tuple[npt.NDArray[np.float64], list[str]]:
-        """Best similarity per candidate over all name pairs, and the candidate's best name."""
-        similarity = np.zeros(len(candidate_list))
-        best_names = [""] * len(candidate_list)
-        if not prepared.names:
-            return similarity, best_names
-        flat: list[str] = []
-        owner: list[int] = []
-        for i, packed in enumerate(self._party_names[p] for p in candidate_list):
-            if not packed:
-                continue
-            forms = packed.split(_NAME_SEP) if _NAME_SEP in packed else [packed]
-            flat.extend(forms)
-            owner.extend([i] * len(forms))
-        if flat:
-            per_form = names.similarity_matrix([n.core for n in prepared.names], flat).max(axis=0)
-            np.maximum.at(similarity, np.array(owner), per_form)
-            for form, i, value in zip(flat, owner, per_form.tolist(), strict=True):
-                if not best_names[i] or value >= similarity[i]:
-                    best_names[i] = form
-        return similarity, best_names
+    def _weights(self, policy: Policy, rows: Int32Array, as_of: date) -> npt.NDArray[np.float64]:
+        """incident_weight for many incident rows at once."""
+        kind_w = np.array([policy.kind_weights.get(k, 1.0) for k in _KINDS])
+        substance_w = np.array([policy.substance_weights.get(c, 1.0) for c in _SUBSTANCES])
+        age_days = np.maximum(as_of.toordinal() - self._reported_on[rows], 0)
+        recency = np.maximum(
+            0.5 ** (age_days / policy.recency_half_life_days), policy.recency_floor
+        )
+        weights = kind_w[self._kinds[rows]] * substance_w[self._substances[rows]] * recency
+        return np.asarray(weights, np.float64)
+
+    def _pair_similarity(
+        self, prepared: Sequence[PreparedParty], owners: Int64Array, parties: Int32Array
+    ) -> npt.NDArray[np.float64]:
+        """Best name similarity of each (owner, party) pair over all their names: every
+        (query name, incident name) combination is laid out with NumPy and scored in one call."""
+        query_counts = np.array([len(p.names) for p in prepared], np.int64)
+        query_starts = np.cumsum(query_counts) - query_counts
+        query_forms = np.array([n.core for p in prepared for n in p.names] or [""], object)
+        unique, which = np.unique(parties, return_inverse=True)
+        forms_per_party = [_unpack_names(self._party_names[p]) for p in unique.tolist()]
+        form_counts = np.array([len(f) for f in forms_per_party], np.int64)
+        form_starts = np.cumsum(form_counts) - form_counts
+        incident_forms = np.array([f for forms in forms_per_party for f in forms] or [""], object)
+
+        per_pair = query_counts[owners] * form_counts[which]
+        total = int(per_pair.sum())
+        similarity = np.zeros(len(parties))
+        if not total:
+            return similarity
+        pair = np.repeat(np.arange(len(parties)), per_pair)
+        within = np.arange(total) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+        n_forms = form_counts[which][pair]
+        query_index = query_starts[owners][pair] + within // n_forms
+        form_index = form_starts[which][pair] + within % n_forms
+        scores = names.pairwise_similarity(
+            query_forms[query_index].tolist(), incident_forms[form_index].tolist()
+        )
+        np.maximum.at(similarity, pair, scores)
+        return similarity
 
     def _match(
         self,
@@ -455,7 +576,6 @@ class Snapshot:
         *,
         party: int,
         similarity: float,
-        incident_name: str,
         distance: float,
         identifiers: set[str],
         in_area: bool,
@@ -487,8 +607,10 @@ class Snapshot:
         score = score_of(policy, points * weight)
         if score < policy.report_score:
             return None
-        best_query = max(
-            prepared.names, key=lambda n: names.similarity(n.core, incident_name), default=None
+        best_query, incident_name = max(
+            ((q, form) for q in prepared.names for form in _unpack_names(self._party_names[party])),
+            key=lambda pair: names.similarity(pair[0].core, pair[1]),
+            default=(None, ""),
         )
         return Match(
             incident=self.summary(row),
@@ -691,14 +813,30 @@ class IndexView:
 
     def screen(self, query: Query, policy: Policy, as_of: date) -> Result:
         """The explained verdict for one item. Deterministic for the same view, policy and day."""
-        validate_query(query)
+        return self.screen_many([query], policy, as_of)[0]
+
+    def screen_many(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
+        """Verdicts for many items, screened together (a customs batch). Every query must be
+        valid: a ValidationError names the first offending one's fields."""
+        for query in queries:
+            validate_query(query)
+        prepared = [prepare_party(party) for query in queries for party in query.parties]
+        matches = self.base.match_parties(prepared, policy, as_of, self.masked_rows)
+        if self.overlay is not None:
+            recent = self.overlay.match_parties(prepared, policy, as_of)
+            matches = [old + new for old, new in zip(matches, recent, strict=True)]
         results = []
-        for i, party in enumerate(query.parties):
-            prepared = prepare_party(party)
-            matches = self.base.match_party(prepared, policy, as_of, self.masked_rows)
-            if self.overlay is not None:
-                matches += self.overlay.match_party(prepared, policy, as_of)
-            results.append(_finish_party(i, party, matches, policy))
+        position = 0
+        for query in queries:
+            parties = [
+                _finish_party(i, party, matches[position + i], policy)
+                for i, party in enumerate(query.parties)
+            ]
+            position += len(query.parties)
+            results.append(self._result(query, parties, policy))
+        return results
+
+    def _result(self, query: Query, results: list[PartyResult], policy: Policy) -> Result:
         top = max(results, key=lambda r: (r.score, STOPLIGHT_RANK[r.stoplight]))
         reasons = {code for r in results for m in r.matches for code in m.reasons}
         if any(len(r.matches) > 1 for r in results):

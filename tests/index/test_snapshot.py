@@ -159,7 +159,10 @@ def test_a_party_within_the_radius_is_always_found(metres: float, bearing: float
               for i in range(20)]  # fmt: skip
     view = IndexView.of(build_snapshot([target, *decoys]))
     probe = Party(name="Unrelated Person", location=offset(SHANGHAI, metres, bearing))
-    generous = replace(DEFAULT_POLICY, report_score=0.0, max_matches_per_party=100)
+    # every party within the radius is a candidate while the candidate cap is not reached
+    generous = replace(
+        DEFAULT_POLICY, report_score=0.0, max_matches_per_party=100, geo_candidates=100
+    )
     result = view.screen(query(probe), generous, TODAY)
     assert "ION-GEO" in matched_ids(result)
     assert all(
