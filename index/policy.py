@@ -48,7 +48,7 @@ class Policy:
     version: str = "default-2026.11"
     # names: points = name_weight · ((similarity − name_floor) / (1 − name_floor)) ^ name_exponent
     name_weight: float = 100.0
-    name_floor: float = 0.72
+    name_floor: float = 0.75
     name_exponent: float = 2.0
     name_partial: float = 0.82
     name_strong: float = 0.90
@@ -79,7 +79,7 @@ class Policy:
         default_factory=lambda: MappingProxyType(dict(_DEFAULT_SUBSTANCE_WEIGHTS))
     )
     recency_half_life_days: float = 1826.0
-    recency_floor: float = 0.75
+    recency_floor: float = 0.85
     # score and stoplight
     score_scale: float = 100.0
     amber_score: float = 40.0
