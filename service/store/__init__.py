@@ -1,0 +1,1 @@
+"""Incident stores: one protocol (`base`), an embedded SQLite store and a Redis store."""

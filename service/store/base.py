@@ -1,0 +1,72 @@
+"""The incident store contract every implementation passes (tests/service/test_store_contract.py).
+
+Writes are acknowledged only once durable in the store. Every accepted change appends to a
+change feed that readers tail from their own cursor; a cursor the feed can no longer serve
+(trimmed past, or the feed went backwards after a failover) answers `reset=True`, and the
+reader reloads in full from `current_cursor()` taken *before* the load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from index.model import Incident
+
+MAX_PUT_BATCH = 1_000
+MAX_PAGE = 1_000
+
+
+class PutOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # same id and version already stored: idempotent replay
+    STALE = "stale"  # an older version than the one stored: ignored
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    cursor: str
+    incident_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    changes: tuple[Change, ...]
+    cursor: str  # where to read next
+    reset: bool = False  # the cursor is gone: reload everything
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, failed write)."""
+
+
+class IncidentStore(Protocol):
+    def put(self, incidents: Sequence[Incident]) -> list[PutOutcome]:
+        """Upsert by id and version, all or nothing; one outcome per incident."""
+        ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident]: ...
+
+    def iter_all(self) -> Iterator[Incident]:
+        """Every stored incident (retracted ones included), in id order."""
+        ...
+
+    def page(self, after_id: str, limit: int) -> list[Incident]:
+        """Up to `limit` incidents with ids after `after_id`, in id order."""
+        ...
+
+    def count(self) -> int: ...
+
+    def current_cursor(self) -> str:
+        """The feed position after the last accepted change."""
+        ...
+
+    def changes_since(self, cursor: str, limit: int = MAX_PAGE) -> ChangeBatch: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,166 @@
+"""The production store: Redis.
+
+Each incident is a hash (`version`, `body` = the JSON document) under `{prefix}incident:{id}`;
+ids are also kept in a sorted set for paging; every accepted write appends to the stream
+`{prefix}changes` in the same Lua script, which Redis runs atomically, so no reader ever sees
+a write without its change or the reverse. Readers tail the stream with XRANGE from their own
+last id (no consumer groups, no Pub/Sub). A cursor older than the stream's deleted entries
+(XTRIM) or newer than its last id (failover to a replica that had not seen it) answers
+`reset=True`.
+
+Durability is Redis's: with `appendonly yes` and `appendfsync always` an acknowledged write
+survives a crash; with the default `everysec` up to about a second of writes can be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import redis
+
+from index.model import Incident
+from service.codec import incident_from_json, incident_to_json
+from service.store.base import (
+    MAX_PAGE,
+    MAX_PUT_BATCH,
+    Change,
+    ChangeBatch,
+    PutOutcome,
+    StoreError,
+)
+
+_PUT_SCRIPT = """
+local stream, ids = KEYS[1], KEYS[2]
+local out = {}
+for i = 3, #KEYS do
+  local at = (i - 3) * 3
+  local id, version, body = ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
+  local current = redis.call('HGET', KEYS[i], 'version')
+  if current and tonumber(current) >= version then
+    if tonumber(current) == version then out[#out + 1] = 'unchanged'
+    else out[#out + 1] = 'stale' end
+  else
+    redis.call('HSET', KEYS[i], 'version', version, 'body', body)
+    redis.call('ZADD', ids, 0, id)
+    redis.call('XADD', stream, '*', 'id', id, 'version', version)
+    if current then out[#out + 1] = 'updated' else out[#out + 1] = 'created' end
+  end
+end
+return out
+"""
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "preflight:") -> None:
+        self.prefix = prefix
+        self._redis = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        self._stream = f"{prefix}changes"
+        self._ids = f"{prefix}ids"
+        self._put = self._redis.register_script(_PUT_SCRIPT)
+
+    def _key(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{incident_id}"
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreError(f"redis {what} failed: {exc}") from exc
+
+    def put(self, incidents: Sequence[Incident]) -> list[PutOutcome]:
+        if len(incidents) > MAX_PUT_BATCH:
+            raise ValueError(f"at most {MAX_PUT_BATCH} incidents per put")
+        if not incidents:
+            return []
+        keys = [self._stream, self._ids, *(self._key(i.incident_id) for i in incidents)]
+        args: list[Any] = []
+        for incident in incidents:
+            args += [incident.incident_id, incident.version, incident_to_json(incident)]
+        result = self._call("put", self._put, keys=keys, args=args)
+        return [PutOutcome(r.decode() if isinstance(r, bytes) else r) for r in result]
+
+    def get(self, incident_id: str) -> Incident | None:
+        return self.get_many([incident_id]).get(incident_id)
+
+    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+        ids = list(dict.fromkeys(incident_ids))
+        pipe = self._redis.pipeline(transaction=False)
+        for incident_id in ids:
+            pipe.hget(self._key(incident_id), "body")
+        bodies = self._call("get", pipe.execute)
+        return {
+            incident_id: incident_from_json(body, f"store[{incident_id}]")
+            for incident_id, body in zip(ids, bodies, strict=True)
+            if body is not None
+        }
+
+    def iter_all(self) -> Iterator[Incident]:
+        after = ""
+        while batch := self.page(after, MAX_PAGE):
+            yield from batch
+            after = batch[-1].incident_id
+
+    def page(self, after_id: str, limit: int) -> list[Incident]:
+        start = f"({after_id}" if after_id else "-"
+        raw = self._call(
+            "page", self._redis.zrangebylex, self._ids, start, "+", 0, min(limit, MAX_PAGE)
+        )
+        ids = [r.decode() for r in raw]
+        found = self.get_many(ids)
+        return [found[i] for i in ids if i in found]
+
+    def count(self) -> int:
+        return int(self._call("count", self._redis.zcard, self._ids))
+
+    def _stream_info(self) -> dict[str, Any] | None:
+        try:
+            info: dict[str, Any] = self._redis.xinfo_stream(self._stream)
+        except redis.ResponseError:
+            return None  # no stream yet
+        except redis.RedisError as exc:
+            raise StoreError(f"redis xinfo failed: {exc}") from exc
+        return info
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def current_cursor(self) -> str:
+        info = self._stream_info()
+        return self._text(info["last-generated-id"]) if info else "0-0"
+
+    def changes_since(self, cursor: str, limit: int = MAX_PAGE) -> ChangeBatch:
+        info = self._stream_info()
+        last = self._text(info["last-generated-id"]) if info else "0-0"
+        try:
+            position = _stream_id(cursor)
+        except ValueError:
+            return ChangeBatch((), last, reset=True)
+        if position > _stream_id(last):
+            return ChangeBatch((), last, reset=True)  # the stream went backwards: failover
+        limit = min(limit, MAX_PAGE)
+        if position == (0, 0):
+            if info and int(info["entries-added"]) > int(info["length"]):
+                return ChangeBatch((), last, reset=True)  # entries were trimmed unread
+            rows = self._call("xrange", self._redis.xrange, self._stream, "-", "+", limit)
+        else:
+            # Trimming removes the oldest entries first: while the cursor's own entry is
+            # still there, nothing after it is gone.
+            rows = self._call("xrange", self._redis.xrange, self._stream, cursor, "+", limit + 1)
+            if not rows or self._text(rows[0][0]) != cursor:
+                return ChangeBatch((), last, reset=True)
+            rows = rows[1:]
+        changes = tuple(
+            Change(self._text(entry_id), fields[b"id"].decode(), int(fields[b"version"]))
+            for entry_id, fields in rows
+        )
+        return ChangeBatch(changes, changes[-1].cursor if changes else cursor)
+
+    def close(self) -> None:
+        self._redis.close()

@@ -1,0 +1,148 @@
+"""One contract, every store: SQLite (embedded) and Redis (a real redis-server)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+
+from index.errors import ValidationError
+from index.model import Incident, IncidentStatus
+from index.synthetic import Generator
+from service.store.base import IncidentStore, PutOutcome
+from service.store.redis_ import RedisStore
+from service.store.sqlite import SqliteStore
+from tests.conftest import RedisServer
+
+StoreFactory = Callable[[], IncidentStore]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer
+) -> Iterator[StoreFactory]:
+    """Opens stores on one shared backing store (a file, or a per-test Redis key prefix)."""
+    opened: list[IncidentStore] = []
+    prefix = f"test-{uuid.uuid4().hex}:"
+
+    def factory() -> IncidentStore:
+        store: IncidentStore
+        if request.param == "sqlite":
+            store = SqliteStore(tmp_path / "incidents.db")
+        else:
+            store = RedisStore(redis_server.url, prefix=prefix)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def incidents() -> list[Incident]:
+    return list(Generator(21).incidents(30))
+
+
+def test_put_is_idempotent_by_id_and_version(
+    open_store: StoreFactory, incidents: list[Incident]
+) -> None:
+    store = open_store()
+    first = incidents[0]
+    assert store.put([first]) == [PutOutcome.CREATED]
+    assert store.put([first]) == [PutOutcome.UNCHANGED]
+    newer = replace(first, version=2, status=IncidentStatus.RETRACTED)
+    assert store.put([newer]) == [PutOutcome.UPDATED]
+    assert store.put([first]) == [PutOutcome.STALE]
+    assert store.get(first.incident_id) == newer
+    assert store.get("no-such-incident") is None
+    assert store.count() == 1
+
+
+def test_stored_incidents_come_back_equal_in_id_order(
+    open_store: StoreFactory, incidents: list[Incident]
+) -> None:
+    store = open_store()
+    assert store.put(incidents) == [PutOutcome.CREATED] * len(incidents)
+    ordered = sorted(incidents, key=lambda i: i.incident_id)
+    assert list(store.iter_all()) == ordered
+    assert store.page("", 7) == ordered[:7]
+    assert store.page(ordered[6].incident_id, 7) == ordered[7:14]
+    wanted = [ordered[3].incident_id, "missing", ordered[1].incident_id]
+    assert store.get_many(wanted) == {i: store.get(i) for i in wanted if i != "missing"}
+
+
+def test_every_accepted_write_is_in_the_change_feed_once_in_order(
+    open_store: StoreFactory, incidents: list[Incident]
+) -> None:
+    writer, reader = open_store(), open_store()
+    start = reader.current_cursor()
+    writer.put(incidents[:5])
+    writer.put(incidents[:2])  # replays change nothing
+    writer.put([replace(incidents[4], version=3)])
+    batch = reader.changes_since(start)
+    assert not batch.reset
+    assert [(c.incident_id, c.version) for c in batch.changes] == [
+        *((i.incident_id, 1) for i in incidents[:5]),
+        (incidents[4].incident_id, 3),
+    ]
+    assert batch.cursor == reader.current_cursor()
+    assert reader.changes_since(batch.cursor).changes == ()
+    first_two = reader.changes_since(start, limit=2)
+    assert len(first_two.changes) == 2
+    rest = reader.changes_since(first_two.cursor)
+    assert [c.incident_id for c in rest.changes] == [c.incident_id for c in batch.changes[2:]]
+
+
+def test_a_cursor_from_the_future_asks_for_a_full_reload(
+    open_store: StoreFactory, incidents: list[Incident]
+) -> None:
+    store = open_store()
+    store.put(incidents[:3])
+    future = "99999999999999-0" if isinstance(store, RedisStore) else "99999999"
+    assert store.changes_since(future).reset
+    assert store.changes_since("garbage").reset
+    assert not store.changes_since(store.current_cursor()).reset
+
+
+def test_malformed_document_in_the_store_is_a_named_error(
+    open_store: StoreFactory, incidents: list[Incident], redis_server: RedisServer
+) -> None:
+    store = open_store()
+    store.put(incidents[:1])
+    incident_id = incidents[0].incident_id
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE incidents SET body = ? WHERE incident_id = ?", (b"{", incident_id))
+    else:
+        assert isinstance(store, RedisStore)
+        client = redis.Redis.from_url(redis_server.url)
+        client.hset(f"{store.prefix}incident:{incident_id}", "body", b'{"kind": 3}')
+        client.close()
+    with pytest.raises(ValidationError) as info:
+        store.get(incident_id)
+    assert info.value.violations[0].field.startswith(f"store[{incident_id}]")
+
+
+def test_redis_trimmed_or_regressed_stream_asks_for_a_full_reload(
+    redis_server: RedisServer, incidents: list[Incident]
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    store = RedisStore(redis_server.url, prefix=prefix)
+    start = store.current_cursor()
+    store.put(incidents[:4])
+    middle = store.changes_since(start, limit=1).cursor
+    client = redis.Redis.from_url(redis_server.url)
+    client.xtrim(f"{prefix}changes", maxlen=1, approximate=False)
+    assert store.changes_since(middle).reset
+    assert not store.changes_since(store.current_cursor()).reset
+    client.delete(f"{prefix}changes")
+    assert store.changes_since(middle).reset  # a replica without the stream: regressed
+    assert store.current_cursor() == "0-0"
+    client.close()
+    store.close()
