@@ -1,0 +1,235 @@
+"""The index holder: loads a snapshot from the store, tails the store's change feed into the
+view's Delta, and compacts in the background.
+
+Readers take `holder.view` once per request — one reference read, never a lock. Writers of the
+view are this module's two threads: the tailer (every `poll_interval_s`) and the compactor
+(when the Delta grows past `compact_after` changes). A compaction builds the next snapshot
+aside from a cursor taken *before* its load, replays what the feed brought meanwhile, and swaps
+one reference; a failed build leaves the current view serving. A store outage leaves the last
+view serving and shows as staleness.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from index.model import Incident
+from index.snapshot import IndexView, build_snapshot
+from service.store.base import ChangeBatch, IncidentStore, StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    loaded: bool
+    generation: int
+    incidents: int
+    delta_changes: int
+    store_cursor: str
+    built_at: float  # unix seconds of the last successful build, 0 before the first
+    build_seconds: float
+    last_change_applied_at: float  # unix seconds, 0 before the first change
+    last_poll_ok_at: float  # unix seconds of the last successful read of the feed
+    store_reachable: bool
+    last_error: str
+
+
+def _trim_heap() -> None:
+    """Hand the build's freed memory back to the OS (glibc keeps it otherwise)."""
+    name = ctypes.util.find_library("c")
+    if name:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+class IndexHolder:
+    def __init__(
+        self,
+        store: IncidentStore,
+        *,
+        poll_interval_s: float = 0.1,
+        compact_after: int = 5_000,
+        on_event: Callable[[str, dict[str, object]], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._poll_interval_s = poll_interval_s
+        self._compact_after = compact_after
+        self._on_event = on_event or (lambda event, fields: None)
+        self._view: IndexView | None = None
+        self._cursor = ""
+        self._generation = 0
+        self._lock = threading.Lock()  # serialises writers of (view, cursor); readers never wait
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._compacting = threading.Event()
+        self._built_at = 0.0
+        self._build_seconds = 0.0
+        self._last_change_at = 0.0
+        self._last_poll_ok_at = 0.0
+        self._reachable = False
+        self._last_error = ""
+
+    # --- reading -----------------------------------------------------------------------
+
+    @property
+    def view(self) -> IndexView | None:
+        return self._view
+
+    def status(self) -> IndexStatus:
+        view = self._view
+        return IndexStatus(
+            loaded=view is not None,
+            generation=view.generation if view else 0,
+            incidents=view.incident_count if view else 0,
+            delta_changes=len(view.delta) if view else 0,
+            store_cursor=self._cursor,
+            built_at=self._built_at,
+            build_seconds=self._build_seconds,
+            last_change_applied_at=self._last_change_at,
+            last_poll_ok_at=self._last_poll_ok_at,
+            store_reachable=self._reachable,
+            last_error=self._last_error,
+        )
+
+    # --- loading -----------------------------------------------------------------------
+
+    def _next_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
+    def _build(self) -> tuple[IndexView, str]:
+        cursor = self._store.current_cursor()  # before the load: nothing is missed
+        started = time.perf_counter()
+        snapshot = build_snapshot(self._store.iter_all(), generation=self._next_generation())
+        seconds = time.perf_counter() - started
+        self._build_seconds = seconds
+        _trim_heap()
+        self._on_event("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
+        return IndexView.of(snapshot), cursor
+
+    def load(self) -> None:
+        """A full load; the current view (if any) keeps serving until it succeeds."""
+        view, cursor = self._build()
+        with self._lock:
+            self._view = view
+            self._cursor = cursor
+            self._built_at = time.time()
+            self._reachable = True
+        self.poll()  # what arrived during the build
+
+    def poll(self) -> int:
+        """Apply what the feed brought since the last poll; the number of changes applied."""
+        try:
+            applied = 0
+            while True:
+                batch = self._store.changes_since(self._cursor)
+                if batch.reset:
+                    self._on_event("change feed reset", {"cursor": self._cursor})
+                    self.load()
+                    return applied
+                if not batch.changes:
+                    break
+                applied += self._apply(batch)
+            self._reachable = True
+            self._last_poll_ok_at = time.time()
+            self._last_error = ""
+            return applied
+        except StoreError as exc:
+            self._reachable = False
+            self._last_error = str(exc)
+            self._on_event("change feed error", {"error": str(exc)})
+            return 0
+
+    def _apply(self, batch: ChangeBatch) -> int:
+        ids = list(dict.fromkeys(c.incident_id for c in batch.changes))
+        found = self._store.get_many(ids)
+        with self._lock:
+            view = self._view
+            if view is None:
+                return 0
+            self._view = _with_changes(view, ids, found, self._next_generation())
+            self._cursor = batch.cursor
+            self._last_change_at = time.time()
+        return len(batch.changes)
+
+    def compact(self) -> None:
+        """Build the next snapshot aside and swap it in, changes meanwhile included."""
+        try:
+            view, cursor = self._build()
+        except Exception as exc:  # a failed build, whatever the cause, never replaces a view
+            self._last_error = f"build failed: {exc}"
+            self._on_event("index build failed", {"error": str(exc)})
+            return
+        with self._lock:
+            replay = self._store.changes_since(cursor, limit=1_000_000)
+            if replay.reset:
+                return  # the tailer's next poll reloads in full
+            ids = list(dict.fromkeys(c.incident_id for c in replay.changes))
+            if ids:
+                view = _with_changes(view, ids, self._store.get_many(ids), self._next_generation())
+            self._view = view
+            self._cursor = replay.cursor if replay.changes else cursor
+            self._built_at = time.time()
+
+    # --- background ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load (retrying while the store is down) and tail in the background."""
+        thread = threading.Thread(target=self._run, name="index-tailer", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and self._view is None:
+            try:
+                self.load()
+            except StoreError as exc:
+                self._reachable = False
+                self._last_error = str(exc)
+                self._stop.wait(1.0)
+        while not self._stop.wait(self._poll_interval_s):
+            self.poll()
+            view = self._view
+            if (
+                view is not None
+                and len(view.delta) >= self._compact_after
+                and not self._compacting.is_set()
+            ):
+                self._compacting.set()
+                threading.Thread(target=self._compact_in_background, daemon=True).start()
+
+    def _compact_in_background(self) -> None:
+        try:
+            self.compact()
+        finally:
+            self._compacting.clear()
+
+    def wait_loaded(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self._view is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._view is not None
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+
+def _with_changes(
+    view: IndexView, ids: Sequence[str], found: dict[str, Incident], generation: int
+) -> IndexView:
+    """The view with the stored state of `ids`: present ones upserted, absent ones deleted."""
+    return view.apply(
+        upserts=[found[i] for i in ids if i in found],
+        deletions=[i for i in ids if i not in found],
+        generation=generation,
+    )
