@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format test eval bench clean
+.PHONY: help venv system-deps lint format test eval bench clean proto proto-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,3 +47,19 @@ bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/be
 
 clean:  ## remove the venv, caches and reports
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info
+
+PROTO_SRC := proto/preflight/v1/preflight.proto
+PROTOC = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto
+
+proto: $(STAMP)  ## regenerate the Python, gRPC and mypy stubs beside the .proto files
+	$(PROTOC) --python_out=proto --grpc_python_out=proto --mypy_out=proto --mypy_grpc_out=proto \
+	  $(PROTO_SRC)
+
+proto-check: $(STAMP)  ## fail when the committed generated files differ from the .proto
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp --mypy_out=$$tmp --mypy_grpc_out=$$tmp \
+	  $(PROTO_SRC); \
+	for f in preflight_pb2.py preflight_pb2_grpc.py preflight_pb2.pyi preflight_pb2_grpc.pyi; do \
+	  cmp -s $$tmp/preflight/v1/$$f proto/preflight/v1/$$f || \
+	    { echo "proto/preflight/v1/$$f is stale: run make proto"; exit 1; }; \
+	done; echo "generated code matches the .proto"

@@ -1,0 +1,1 @@
+"""gRPC edge: conversion, servicers, interceptors and the server."""
