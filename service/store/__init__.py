@@ -1,1 +1,20 @@
 """Incident stores: one protocol (`base`), an embedded SQLite store and a Redis store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.store.base import IncidentStore
+from service.store.redis_ import RedisStore
+from service.store.sqlite import SqliteStore
+
+
+def open_store(url: str, redis_prefix: str = "preflight:") -> IncidentStore:
+    """The store a URL names: `sqlite:///PATH` or `redis://HOST:PORT/DB`."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteStore(path)
+    if url.startswith(("redis://", "rediss://")):
+        return RedisStore(url, prefix=redis_prefix)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")

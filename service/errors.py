@@ -1,0 +1,65 @@
+"""Errors of the service layer and the one place they become gRPC statuses.
+
+ServiceError
+├── NotFoundError          → NOT_FOUND
+├── IndexNotReadyError     → UNAVAILABLE (no snapshot loaded yet: never a GREEN from nothing)
+└── RequestTooLargeError   → INVALID_ARGUMENT
+index.errors.ValidationError → INVALID_ARGUMENT with google.rpc.BadRequest field violations
+service.store.base.StoreError → UNAVAILABLE
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from index.errors import FieldViolation, ValidationError
+from service.store.base import StoreError
+
+
+class ServiceError(Exception):
+    code = grpc.StatusCode.INTERNAL
+
+
+class NotFoundError(ServiceError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class IndexNotReadyError(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class RequestTooLargeError(ServiceError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(f"{field}: at most {limit} entries")
+        self.violation = FieldViolation(field, f"at most {limit} entries")
+
+
+def bad_request(violations: tuple[FieldViolation, ...] | list[FieldViolation]) -> status_pb2.Status:
+    details = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT,
+        message="; ".join(f"{v.field}: {v.description}" for v in violations)[:1000],
+    )
+    status.details.add().Pack(details)
+    return status
+
+
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, status_pb2.Status | None]:
+    """The gRPC status an exception maps to: (code, message, rich status or None)."""
+    if isinstance(exc, ValidationError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:1000], bad_request(exc.violations)
+    if isinstance(exc, RequestTooLargeError):
+        return exc.code, str(exc), bad_request([exc.violation])
+    if isinstance(exc, ServiceError):
+        return exc.code, str(exc), None
+    if isinstance(exc, StoreError):
+        return grpc.StatusCode.UNAVAILABLE, "incident store unavailable", None
+    return grpc.StatusCode.INTERNAL, "internal error", None

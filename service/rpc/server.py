@@ -1,0 +1,99 @@
+"""The gRPC server: servicers, health (NOT_SERVING until the first snapshot), reflection,
+limits, and graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
+
+from index.policy import DEFAULT_POLICY, Policy, parse_policy
+from service.refresh import IndexHolder
+from service.rpc.interceptors import ErrorInterceptor
+from service.rpc.servicers import IncidentServicer, IndexServicer, ScreeningServicer
+from service.settings import Settings
+from service.store import open_store
+from service.store.base import IncidentStore
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = tuple(
+    pb.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("ScreeningService", "IncidentService", "IndexService")
+)
+
+
+def load_policy(settings: Settings) -> Policy:
+    if not settings.policy_file:
+        return DEFAULT_POLICY
+    with open(settings.policy_file) as handle:
+        return parse_policy(handle.read())
+
+
+@dataclass
+class Running:
+    server: grpc.Server
+    port: int
+    holder: IndexHolder
+    store: IncidentStore
+    health: health.HealthServicer
+
+    def stop(self, grace_s: float) -> None:
+        """Stop taking calls, let in-flight ones finish, then stop tailing."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait()
+        self.holder.stop()
+        self.store.close()
+
+
+def start_server(settings: Settings, store: IncidentStore | None = None) -> Running:
+    """Start serving; health says SERVING once the first snapshot is loaded."""
+    store = store or open_store(settings.store_url, settings.redis_prefix)
+    holder = IndexHolder(
+        store, poll_interval_s=settings.poll_interval_s, compact_after=settings.compact_after
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
+        ],
+    )
+    policy = load_policy(settings)
+    pb_grpc.add_ScreeningServiceServicer_to_server(
+        ScreeningServicer(holder, policy, settings.max_batch_items), server
+    )
+    pb_grpc.add_IncidentServiceServicer_to_server(
+        IncidentServicer(store, settings.max_batch_items), server
+    )
+    pb_grpc.add_IndexServiceServicer_to_server(IndexServicer(holder), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.listen}")
+    server.start()
+    holder.start()
+
+    def mark_serving() -> None:
+        if holder.wait_loaded(settings.startup_timeout_s):
+            for name in ("", *SERVICE_NAMES):
+                health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            log.info("serving", extra={"incidents": holder.status().incidents, "port": port})
+
+    threading.Thread(target=mark_serving, name="health", daemon=True).start()
+    return Running(server, port, holder, store, health_servicer)

@@ -1,0 +1,102 @@
+"""One settings object: defaults < TOML file < PREFLIGHT_* environment < command-line flags.
+
+Every setting is declared once below (name, type, default, help); the README's configuration
+table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, named."""
+
+
+def _setting(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store_url: str = _setting(
+        "sqlite:///preflight.db",
+        "Incident store: `sqlite:///PATH` (embedded) or `redis://HOST:PORT/DB`.",
+    )
+    redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
+    listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
+    threads: int = _setting(4, "gRPC handler threads per process.")
+    policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
+    poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
+    compact_after: int = _setting(5000, "Changes in the Delta that trigger a background rebuild.")
+    max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")
+    max_message_bytes: int = _setting(16 * 1024 * 1024, "Largest gRPC message accepted (bytes).")
+    shutdown_grace_s: float = _setting(10.0, "Seconds in-flight calls get to finish on SIGTERM.")
+    startup_timeout_s: float = _setting(120.0, "Seconds `serve` waits for the first snapshot.")
+    log_format: str = _setting("console", "`console` (readable) or `json`.")
+    log_level: str = _setting("info", "debug, info, warning or error.")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def help(cls) -> dict[str, tuple[Any, str]]:
+        return {f.name: (f.default, f.metadata["help"]) for f in fields(cls)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    default = Settings.help()[name][0]
+    kind = type(default)
+    try:
+        if kind is int and not isinstance(raw, bool):
+            return int(raw)
+        if kind is float and not isinstance(raw, bool):
+            return float(raw)
+        if kind is str and isinstance(raw, str):
+            return raw
+    except ValueError:
+        pass
+    raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}")
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from the file (or PREFLIGHT_CONFIG), then the environment, then flags."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or environ.get("PREFLIGHT_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {path}: {exc}") from exc
+        unknown = set(data) - set(Settings.names())
+        if unknown:
+            raise SettingsError(
+                f"config file {path}: unknown settings {', '.join(sorted(unknown))}"
+            )
+        values.update({k: _coerce(k, v) for k, v in data.items()})
+    for name in Settings.names():
+        raw = environ.get(f"PREFLIGHT_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    settings = replace(Settings(), **values)
+    if settings.log_format not in ("console", "json"):
+        raise SettingsError("log_format must be console or json")
+    if not settings.store_url.startswith(("sqlite:///", "redis://", "rediss://")):
+        raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
+    if settings.threads < 1 or settings.max_batch_items < 1:
+        raise SettingsError("threads and max_batch_items must be at least 1")
+    return settings

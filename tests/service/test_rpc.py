@@ -1,0 +1,170 @@
+"""The real gRPC server over loopback, with a real SQLite store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
+
+from index.synthetic import Generator
+from service.rpc import convert
+from service.rpc.server import Running, start_server
+from service.settings import load_settings
+from service.store.sqlite import SqliteStore
+
+INCIDENTS = list(Generator(44).incidents(200))
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(INCIDENTS)
+    settings = load_settings(
+        environ={},
+        overrides={"store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0",
+                   "poll_interval_s": 0.05, "max_batch_items": 50},
+    )  # fmt: skip
+    server = start_server(settings)
+    assert server.holder.wait_loaded(30.0)
+    yield server
+    server.stop(1.0)
+
+
+@pytest.fixture
+def channel(running: Running) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+        yield ch
+
+
+def request_for(party: pb.Party, item_id: str = "EE471108151FR") -> pb.ScreenRequest:
+    return pb.ScreenRequest(
+        item=pb.Item(item_id=item_id, channel=pb.CHANNEL_PARCEL_POST), parties=[party]
+    )
+
+
+def known_party(index: int) -> pb.Party:
+    incident = INCIDENTS[index]
+    party = next(p for p in incident.parties if p.names() and p.phones)
+    return pb.Party(
+        role=pb.PARTY_ROLE_EXPORTER,
+        name=party.name,
+        business_name=party.business_name,
+        country_code=party.country_code,
+        phones=list(party.phones),
+    )
+
+
+def first_with_phone() -> int:
+    return next(
+        i for i, inc in enumerate(INCIDENTS) if any(p.names() and p.phones for p in inc.parties)
+    )
+
+
+def test_health_turns_serving_once_loaded(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + 10
+    while health.Check(health_pb2.HealthCheckRequest()).status != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    service = health.Check(health_pb2.HealthCheckRequest(service="preflight.v1.ScreeningService"))
+    assert service.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_screen_explains_a_red_verdict(channel: grpc.Channel) -> None:
+    index = first_with_phone()
+    reply = pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(index)))
+    assert reply.stoplight == pb.STOPLIGHT_RED
+    match = reply.parties[0].matches[0]
+    assert match.incident.incident_id == INCIDENTS[index].incident_id
+    assert "PHONE_EXACT" in match.reason_codes
+    assert match.incident.contact_ref == INCIDENTS[index].contact_ref
+    assert reply.index.incidents == 200 and reply.index.generation >= 1
+    assert reply.policy_version
+
+
+def test_invalid_request_names_the_fields(channel: grpc.Channel) -> None:
+    bad = request_for(pb.Party(name="x", country_code="XX", location=pb.Location(lat=95)), "EE1")
+    with pytest.raises(grpc.RpcError) as info:
+        pb_grpc.ScreeningServiceStub(channel).Screen(bad)
+    error = info.value
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    assert status is not None
+    details = error_details_pb2.BadRequest()
+    status.details[0].Unpack(details)
+    assert {v.field for v in details.field_violations} == {
+        "item.item_id", "parties[0].country_code", "parties[0].location.lat"
+    }  # fmt: skip
+
+
+def test_batch_mixes_verdicts_and_per_item_errors(channel: grpc.Channel) -> None:
+    stub = pb_grpc.ScreeningServiceStub(channel)
+    items = [request_for(known_party(first_with_phone())), request_for(pb.Party(), "bad")]
+    items.append(request_for(pb.Party(name="Nobody Known", country_code="FR")))
+    reply = stub.ScreenBatch(pb.ScreenBatchRequest(items=items))
+    assert [e.index for e in reply.entries] == [0, 1, 2]
+    assert reply.entries[0].verdict.stoplight == pb.STOPLIGHT_RED
+    assert reply.entries[1].WhichOneof("outcome") == "error"
+    assert {v.field for v in reply.entries[1].error.field_violations} >= {"item.item_id"}
+    assert reply.entries[2].verdict.stoplight == pb.STOPLIGHT_GREEN
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ScreenBatch(pb.ScreenBatchRequest(items=items * 17))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_incident_put_through_the_api_flips_a_verdict(channel: grpc.Channel) -> None:
+    incidents = pb_grpc.IncidentServiceStub(channel)
+    screening = pb_grpc.ScreeningServiceStub(channel)
+    fresh = replace(next(iter(Generator(99).incidents(1))), incident_id="ION-2026-NEW-0001")
+    party = next(p for p in fresh.parties if p.names())
+    probe = request_for(pb.Party(name=party.name, business_name=party.business_name,
+                                 country_code=party.country_code))  # fmt: skip
+    assert screening.Screen(probe).stoplight == pb.STOPLIGHT_GREEN
+    reply = incidents.PutIncidents(
+        pb.PutIncidentsRequest(incidents=[convert.incident_to_pb(fresh)])
+    )
+    assert reply.results[0].outcome == pb.PUT_OUTCOME_CREATED
+    deadline = time.monotonic() + 10
+    while screening.Screen(probe).stoplight == pb.STOPLIGHT_GREEN:
+        assert time.monotonic() < deadline, "the new incident never reached screening"
+        time.sleep(0.02)
+    again = incidents.PutIncidents(
+        pb.PutIncidentsRequest(incidents=[convert.incident_to_pb(fresh)])
+    )
+    assert again.results[0].outcome == pb.PUT_OUTCOME_UNCHANGED
+    retracted = incidents.RetractIncident(pb.RetractIncidentRequest(incident_id=fresh.incident_id))
+    assert retracted.status == pb.INCIDENT_STATUS_RETRACTED and retracted.version == 2
+    while screening.Screen(probe).stoplight != pb.STOPLIGHT_GREEN:
+        assert time.monotonic() < deadline + 10, "a retracted incident kept matching"
+        time.sleep(0.02)
+
+
+def test_incident_api_errors_and_paging(channel: grpc.Channel) -> None:
+    incidents = pb_grpc.IncidentServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as info:
+        incidents.GetIncident(pb.GetIncidentRequest(incident_id="nope"))
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
+    bad = pb.Incident(incident_id="X", reported_on="never", reporting_country="DE", kind=77)
+    with pytest.raises(grpc.RpcError) as info:
+        incidents.PutIncidents(pb.PutIncidentsRequest(incidents=[bad]))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = incidents.ListIncidents(pb.ListIncidentsRequest(page_size=64, page_token=token))
+        seen += [i.incident_id for i in page.incidents]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(i.incident_id for i in INCIDENTS)
+    status = pb_grpc.IndexServiceStub(channel).GetIndexStatus(pb.GetIndexStatusRequest())
+    assert status.loaded and status.incidents == 200 and status.store_reachable
