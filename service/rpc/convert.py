@@ -9,7 +9,6 @@ from datetime import date
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from preflight.v1 import preflight_pb2 as pb
 
 from index.errors import FieldViolation, ValidationError
 from index.model import (
@@ -29,6 +28,7 @@ from index.model import (
     Stoplight,
     SubstanceClass,
 )
+from preflight.v1 import preflight_pb2 as pb
 from service.refresh import IndexStatus
 from service.store.base import PutOutcome
 

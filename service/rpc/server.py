@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from preflight.v1 import preflight_pb2 as pb
-from preflight.v1 import preflight_pb2_grpc as pb_grpc
 
 from index.policy import DEFAULT_POLICY, Policy, parse_policy
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.refresh import IndexHolder
 from service.rpc.interceptors import ErrorInterceptor
 from service.rpc.servicers import IncidentServicer, IndexServicer, ScreeningServicer

@@ -9,12 +9,12 @@ from dataclasses import replace
 from datetime import date
 
 import grpc
-from preflight.v1 import preflight_pb2 as pb
-from preflight.v1 import preflight_pb2_grpc as pb_grpc
 
 from index.errors import FieldViolation, ValidationError
 from index.model import Incident, IncidentStatus, Query, incident_violations, validate_query
 from index.policy import Policy
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.errors import IndexNotReadyError, NotFoundError, RequestTooLargeError
 from service.refresh import IndexHolder
 from service.rpc import convert

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -12,10 +12,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from preflight.v1 import preflight_pb2 as pb
-from preflight.v1 import preflight_pb2_grpc as pb_grpc
 
 from index.synthetic import Generator
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.rpc import convert
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
