@@ -36,7 +36,7 @@ lint: $(STAMP)  ## format check, ruff, mypy --strict and the import contracts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) system-deps lint  ## set up, lint, and run the whole test suite (index coverage >= 95% enforced)
+test: $(STAMP) system-deps lint proto-check  ## set up, lint, proto drift check, and the whole test suite (index coverage >= 95%)
 	$(VENV)/bin/pytest --cov --cov-report=term
 
 eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json
