@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format test eval bench clean proto proto-check
+.PHONY: help venv system-deps lint format test eval bench clean proto proto-check run
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,17 @@ eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json
 bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/bench.json
 	$(PY) -m benchmarks.bench_index
 
+DEMO_STORE := sqlite:///.preflight/demo.db
+run: $(STAMP)  ## set up, load demo incidents into the embedded store, serve on 127.0.0.1:50051
+	@test -f .preflight/demo.db || $(VENV)/bin/preflight demo --store-url $(DEMO_STORE)
+	@echo ""
+	@echo "In another terminal, screen an item (expect RED):"
+	@echo "  $(VENV)/bin/preflight screen --business-name 'Shanghai Hongda Chemical Co., Ltd' --country CN --phone '+86 21 5555 0188'"
+	@echo ""
+	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:50051
+
 clean:  ## remove the venv, caches and reports
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info .preflight
 
 PROTO_SRC := proto/preflight/v1/preflight.proto
 PROTOC = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto

@@ -1,0 +1,261 @@
+"""The `preflight` command: serve, demo, ingest, screen, status."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from google.protobuf import json_format
+from tqdm import tqdm
+
+from index.errors import ValidationError
+from index.model import (
+    Channel,
+    Incident,
+    IncidentKind,
+    Location,
+    Party,
+    PartyRole,
+    SubstanceClass,
+)
+from index.synthetic import Generator
+from preflight.v1 import preflight_pb2 as pb
+from service import logs
+from service.client import PreflightClient
+from service.codec import incident_from_json
+from service.rpc.server import start_server
+from service.settings import Settings, SettingsError, load_settings
+from service.store import open_store
+from service.store.base import PutOutcome
+
+PUT_BATCH = 500
+SHOWCASE_PHONE = "+86 21 5555 0188"
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, overrides=overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+config_option = click.option(
+    "--config", type=click.Path(dir_okay=False), help="Settings file (TOML)."
+)
+store_option = click.option("--store-url", help="sqlite:///PATH or redis://HOST:PORT/DB")
+target_option = click.option(
+    "--target", default="127.0.0.1:50051", show_default=True, help="Server address."
+)
+
+
+@click.group()
+def main() -> None:
+    """Preflight: pre-flight screening of postal items against recorded incidents."""
+
+
+@main.command()
+@config_option
+@store_option
+@click.option("--listen", help="host:port to listen on")
+@click.option("--threads", type=int, help="gRPC handler threads")
+def serve(
+    config: str | None, store_url: str | None, listen: str | None, threads: int | None
+) -> None:
+    """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
+    settings = _settings(config, store_url=store_url, listen=listen, threads=threads)
+    logs.configure(settings.log_format, settings.log_level)
+    running = start_server(settings)
+    click.echo(
+        f"preflight listening on {settings.listen.rsplit(':', 1)[0]}:{running.port} "
+        f"(store {settings.store_url}); loading the index…",
+        err=True,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if running.holder.wait_loaded(settings.startup_timeout_s):
+        click.echo(f"ready: {running.holder.status().incidents:,} incidents indexed", err=True)
+    stop.wait()
+    click.echo("shutting down: draining in-flight calls", err=True)
+    running.stop(settings.shutdown_grace_s)
+
+
+def showcase_incident() -> Incident:
+    """A recognisable demo incident, so a newcomer's first screening returns a RED."""
+    return Incident(
+        incident_id="ION-DEMO-0001",
+        kind=IncidentKind.SEIZURE,
+        reported_on=date(2026, 9, 14),
+        reporting_country="DE",
+        agency="Zollfahndungsamt Frankfurt",
+        contact_ref="DE-FP-042",
+        channel=Channel.EXPRESS,
+        substance_class=SubstanceClass.PRECURSOR,
+        substances=("1-boc-4-AP",),
+        parties=(
+            Party(
+                role=PartyRole.EXPORTER,
+                business_name="上海宏达化工有限公司",
+                address_lines=("88 Jiangchang Road",),
+                postcode="200436",
+                city="Shanghai",
+                country_code="CN",
+                location=Location(31.2877, 121.4429),
+                phones=(SHOWCASE_PHONE,),
+                emails=("export@hongda-chem.example",),
+            ),
+            Party(
+                role=PartyRole.IMPORTER,
+                name="Natalya Ivanova",
+                city="Berlin",
+                country_code="DE",
+                location=Location(52.5163, 13.3777),
+            ),
+        ),
+    )
+
+
+def _put_all(
+    incidents: Iterator[Incident], total: int, store_url: str, prefix: str
+) -> dict[str, int]:
+    store = open_store(store_url, prefix)
+    counts = dict.fromkeys((o.value for o in PutOutcome), 0)
+    batch: list[Incident] = []
+    with tqdm(total=total, unit="incident", desc="storing", file=sys.stderr) as bar:
+        for incident in incidents:
+            batch.append(incident)
+            if len(batch) == PUT_BATCH:
+                for outcome in store.put(batch):
+                    counts[outcome.value] += 1
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            for outcome in store.put(batch):
+                counts[outcome.value] += 1
+            bar.update(len(batch))
+    store.close()
+    return counts
+
+
+@main.command()
+@config_option
+@store_option
+@click.option("--count", default=20_000, show_default=True, help="Incidents to generate.")
+@click.option("--seed", default=2026, show_default=True)
+def demo(config: str | None, store_url: str | None, count: int, seed: int) -> None:
+    """Fill the store with realistic synthetic incidents (and one showcase incident)."""
+    settings = _settings(config, store_url=store_url)
+    generated = Generator(seed).incidents(count)
+    incidents = iter([showcase_incident(), *generated])
+    counts = _put_all(incidents, count + 1, settings.store_url, settings.redis_prefix)
+    click.echo(f"demo incidents: {counts}", err=True)
+
+
+def _read_jsonl(path: Path, errors: list[str]) -> Iterator[Incident]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield incident_from_json(line, f"row {number}")
+            except ValidationError as exc:
+                errors.append(f"row {number}: {exc}")
+
+
+@main.command()
+@config_option
+@store_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ingest(config: str | None, store_url: str | None, file: Path) -> None:
+    """Store incidents from a JSON Lines FILE (schemas/incident.schema.json, one per line).
+
+    Bad rows are reported with their row number and reason and never stop the good ones;
+    running the same file again changes nothing."""
+    settings = _settings(config, store_url=store_url)
+    errors: list[str] = []
+    total = sum(1 for line in file.open("rb") if line.strip())
+    counts = _put_all(_read_jsonl(file, errors), total, settings.store_url, settings.redis_prefix)
+    for error in errors:
+        click.echo(error, err=True)
+    click.echo(f"{file}: {counts}, rejected {len(errors)}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+_STOPLIGHT = {pb.STOPLIGHT_GREEN: "GREEN", pb.STOPLIGHT_AMBER: "AMBER", pb.STOPLIGHT_RED: "RED"}
+
+
+def _print_verdict(reply: pb.ScreenResponse) -> None:
+    click.echo(
+        f"{reply.item_id}: {_STOPLIGHT.get(reply.stoplight, '?')} score {reply.score:.1f}  "
+        f"(index generation {reply.index.generation}, {reply.index.incidents:,} incidents, "
+        f"policy {reply.policy_version})"
+    )
+    for party in reply.parties:
+        for m in party.matches:
+            distance = (
+                f"{m.evidence.distance_m:.0f} m" if m.evidence.HasField("distance_m") else "-"
+            )
+            click.echo(
+                f"  party {party.party_index}: {_STOPLIGHT.get(m.stoplight, '?'):5} {m.score:5.1f} "
+                f"{m.incident.incident_id} ({pb.IncidentKind.Name(m.incident.kind).lower()[14:]}, "
+                f"{m.incident.reported_on}, {m.incident.reporting_country} "
+                f"{m.incident.agency}, contact {m.incident.contact_ref})"
+            )
+            click.echo(
+                f"      {', '.join(m.reason_codes)}; name {m.evidence.name_similarity:.2f} "
+                f"{m.evidence.query_name!r} ~ {m.evidence.incident_name!r}; distance {distance}"
+            )
+
+
+@main.command()
+@target_option
+@click.option("--item-id", default="EE471108151FR", show_default=True)
+@click.option("--role", type=click.Choice(["exporter", "importer", "other"]), default="exporter")
+@click.option("--name", default="")
+@click.option("--business-name", default="")
+@click.option("--country", default="", help="ISO 3166-1 alpha-2")
+@click.option("--city", default="")
+@click.option("--postcode", default="")
+@click.option("--lat", type=float)
+@click.option("--lon", type=float)
+@click.option("--phone", multiple=True)
+@click.option("--email", multiple=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+def screen(  # noqa: PLR0917 - one parameter per command-line flag
+    target: str, item_id: str, role: str, name: str, business_name: str, country: str,
+    city: str, postcode: str, lat: float | None, lon: float | None, phone: tuple[str, ...],
+    email: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Screen one item with one party, described by flags."""
+    party = pb.Party(
+        role=pb.PartyRole.Value(f"PARTY_ROLE_{role.upper()}"), name=name,
+        business_name=business_name, country_code=country, city=city, postcode=postcode,
+        phones=list(phone), emails=list(email),
+    )  # fmt: skip
+    if lat is not None and lon is not None:
+        party.location.CopyFrom(pb.Location(lat=lat, lon=lon))
+    request = pb.ScreenRequest(
+        item=pb.Item(item_id=item_id, channel=pb.CHANNEL_PARCEL_POST), parties=[party]
+    )
+    with PreflightClient(target) as client:
+        reply = client.screen(request)
+    if as_json:
+        click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
+    else:
+        _print_verdict(reply)
+
+
+@main.command()
+@target_option
+def status(target: str) -> None:
+    """The server's index status as JSON."""
+    with PreflightClient(target) as client:
+        reply = client.index_status()
+    click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))

@@ -1,0 +1,74 @@
+"""A small typed client: default deadlines, and retries on UNAVAILABLE only (never on a
+verdict or a refusal)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
+
+Reply = TypeVar("Reply")
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class PreflightClient:
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = 3,
+    ) -> None:
+        self._channel = grpc.insecure_channel(target)
+        self._screening = pb_grpc.ScreeningServiceStub(self._channel)
+        self._incidents = pb_grpc.IncidentServiceStub(self._channel)
+        self._index = pb_grpc.IndexServiceStub(self._channel)
+        self._timeout_s = timeout_s
+        self._retries = retries
+
+    def _call(self, method: Callable[..., Reply], request: Any, timeout_s: float | None) -> Reply:
+        delay = 0.05
+        for attempt in range(self._retries + 1):
+            try:
+                return method(request, timeout=timeout_s or self._timeout_s)
+            except grpc.RpcError as exc:
+                retryable = exc.code() is grpc.StatusCode.UNAVAILABLE
+                if not retryable or attempt == self._retries:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def screen(
+        self, request: pb.ScreenRequest, timeout_s: float | None = None
+    ) -> pb.ScreenResponse:
+        return self._call(self._screening.Screen, request, timeout_s)
+
+    def screen_batch(
+        self, items: list[pb.ScreenRequest], timeout_s: float | None = None
+    ) -> pb.ScreenBatchResponse:
+        return self._call(
+            self._screening.ScreenBatch, pb.ScreenBatchRequest(items=items), timeout_s or 30.0
+        )
+
+    def put_incidents(
+        self, incidents: list[pb.Incident], timeout_s: float | None = None
+    ) -> pb.PutIncidentsResponse:
+        request = pb.PutIncidentsRequest(incidents=incidents)
+        return self._call(self._incidents.PutIncidents, request, timeout_s or 30.0)
+
+    def index_status(self, timeout_s: float | None = None) -> pb.IndexStatus:
+        return self._call(self._index.GetIndexStatus, pb.GetIndexStatusRequest(), timeout_s)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> PreflightClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
