@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, load_settings
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", Settings.names())
+def test_the_readme_documents_every_setting(name: str) -> None:
+    assert f"| `{name}` | `PREFLIGHT_{name.upper()}` |" in README
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "preflight.toml"
+    config.write_text('threads = 8\nlisten = "127.0.0.1:6000"\nlog_format = "json"\n')
+    settings = load_settings(
+        config, environ={"PREFLIGHT_THREADS": "6"}, overrides={"listen": "127.0.0.1:7000"}
+    )
+    assert (settings.threads, settings.listen, settings.log_format) == (6, "127.0.0.1:7000", "json")
+    assert load_settings(environ={}).store_url == Settings().store_url
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ("thread = 2\n", {}, "unknown settings thread"),
+        ("", {"PREFLIGHT_THREADS": "many"}, "threads must be a int"),
+        ("", {"PREFLIGHT_STORE_URL": "postgres://x"}, "store_url must start with"),
+        ("", {"PREFLIGHT_LOG_FORMAT": "xml"}, "log_format"),
+        ("= broken", {}, "config file"),
+    ],
+)
+def test_bad_settings_are_named(
+    tmp_path: Path, text: str, environ: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "preflight.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(config, environ=environ)
