@@ -29,6 +29,7 @@ from preflight.v1 import preflight_pb2 as pb
 from service import logs
 from service.client import PreflightClient
 from service.codec import incident_from_json
+from service.manifest import ManifestError, rows_done, screen_manifest
 from service.rpc.server import start_server
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
@@ -250,6 +251,43 @@ def screen(  # noqa: PLR0917 - one parameter per command-line flag
         click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
     else:
         _print_verdict(reply)
+
+
+EXIT_ALL_GREEN, EXIT_HITS, EXIT_ROW_ERRORS = 0, 1, 3
+
+
+@main.command()
+@target_option
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=500, show_default=True, help="Items per ScreenBatch call.")
+@click.option("--in-flight", default=3, show_default=True, help="Batches in flight at once.")
+def manifest(target: str, source: Path, output: Path, batch_size: int, in_flight: int) -> None:
+    """Screen a customs manifest (CSV, columns in the README) into OUTPUT (CSV).
+
+    Exit status: 0 all green, 1 hits found, 3 some rows could not be screened (their error is in
+    the output); an interrupted run resumes after the rows already in OUTPUT."""
+    total = max(sum(1 for _ in source.open(encoding="utf-8-sig")) - 1, 0)
+    with (
+        PreflightClient(target, timeout_s=30.0) as client,
+        tqdm(
+            total=total, initial=rows_done(output), unit="item", desc="screening", file=sys.stderr
+        ) as bar,
+    ):
+        try:
+            totals = screen_manifest(
+                source, output, client, batch_size=batch_size, in_flight=in_flight, progress=bar
+            )
+        except ManifestError as exc:
+            raise click.UsageError(str(exc)) from exc
+    click.echo(
+        f"{totals.rows} rows screened ({totals.skipped} done before): {totals.green} green, "
+        f"{totals.hits} hits, {totals.errors} errors -> {output}",
+        err=True,
+    )
+    if totals.errors:
+        sys.exit(EXIT_ROW_ERRORS)
+    sys.exit(EXIT_HITS if totals.hits else EXIT_ALL_GREEN)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from index.model import s10_check_digit
 from index.synthetic import Generator
 from service.cli import main
 from service.codec import incident_to_dict
+from service.manifest import INPUT_COLUMNS
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.sqlite import SqliteStore
@@ -61,3 +64,54 @@ def test_the_readme_example_returns_red_and_json_works(demo_server: Running) -> 
     assert orjson.loads(as_json.output)["stoplight"] == "STOPLIGHT_GREEN"
     status = orjson.loads(runner.invoke(main, ["status", "--target", target]).output)
     assert status["loaded"] and status["incidents"] == "301"
+
+
+def _manifest(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=INPUT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _s10(serial: int) -> str:
+    digits = f"{serial:08d}"
+    return f"RR{digits}{s10_check_digit(digits)}DE"
+
+
+def test_manifest_screens_every_row_and_resumes(demo_server: Running, tmp_path: Path) -> None:
+    target = f"127.0.0.1:{demo_server.port}"
+    rows = [
+        {"item_id": _s10(n), "sender_name": f"Clean Sender {n}", "sender_country": "FR",
+         "addressee_name": f"Clean Addressee {n}", "addressee_country": "DE"}
+        for n in range(1, 120)
+    ]  # fmt: skip
+    rows[7] = {"item_id": _s10(8), "sender_business_name": "上海宏达化工有限公司",
+               "sender_country": "CN", "sender_phone": "+86 21 5555 0188"}  # fmt: skip
+    rows[20]["item_id"] = "RR000000000DE"  # wrong check digit
+    rows[30]["sender_lat"], rows[30]["sender_lon"] = "91", "0"
+    source, output = tmp_path / "manifest.csv", tmp_path / "verdicts.csv"
+    _manifest(source, rows)
+    runner = CliRunner()
+    args = ["manifest", "--target", target, str(source), "-o", str(output), "--batch-size", "16"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 3, result.output
+    with output.open(newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [int(r["row"]) for r in written] == list(range(1, 120))
+    assert written[7]["stoplight"] == "RED" and "ION-DEMO-0001" in written[7]["incident_ids"]
+    assert "item.item_id" in written[20]["error"]
+    assert "parties[0].location.lat" in written[30]["error"]
+    assert {r["stoplight"] for i, r in enumerate(written) if i not in (7, 20, 30)} == {"GREEN"}
+
+    lines = output.read_text().splitlines(keepends=True)
+    output.write_text("".join(lines[:51]))  # interrupted after 50 rows
+    again = runner.invoke(main, args)
+    assert "(50 done before)" in again.output
+    assert output.read_text().splitlines() == [line.rstrip("\r\n") for line in lines]
+
+    clean = tmp_path / "clean.csv"
+    _manifest(clean, [r for i, r in enumerate(rows) if i not in (7, 20, 30)])
+    all_green = runner.invoke(
+        main, ["manifest", "--target", target, str(clean), "-o", str(tmp_path / "c.csv")]
+    )
+    assert all_green.exit_code == 0, all_green.output
