@@ -34,6 +34,7 @@ from service.rpc.server import start_server
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
 from service.store.base import PutOutcome
+from service.workers import default_workers, run_workers
 
 PUT_BATCH = 500
 SHOWCASE_PHONE = "+86 21 5555 0188"
@@ -64,27 +65,41 @@ def main() -> None:
 @config_option
 @store_option
 @click.option("--listen", help="host:port to listen on")
-@click.option("--threads", type=int, help="gRPC handler threads")
+@click.option("--threads", type=int, help="gRPC handler threads per process")
+@click.option("--workers", type=int, help="server processes sharing the port (0 = cores)")
 def serve(
-    config: str | None, store_url: str | None, listen: str | None, threads: int | None
+    config: str | None,
+    store_url: str | None,
+    listen: str | None,
+    threads: int | None,
+    workers: int | None,
 ) -> None:
     """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
-    settings = _settings(config, store_url=store_url, listen=listen, threads=threads)
+    settings = _settings(config, store_url=store_url, listen=listen, threads=threads,
+                         workers=workers)  # fmt: skip
+    count = settings.workers or default_workers()
+    if count > 1 and not settings.listen.endswith(":0"):
+        sys.exit(run_workers(count, lambda number: _serve_one(settings, number)))
+    sys.exit(_serve_one(settings, 0))
+
+
+def _serve_one(settings: Settings, number: int) -> int:
     logs.configure(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     running = start_server(settings)
     click.echo(
         f"preflight listening on {settings.listen.rsplit(':', 1)[0]}:{running.port} "
         f"(store {settings.store_url}); loading the index…",
         err=True,
     )
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     if running.holder.wait_loaded(settings.startup_timeout_s):
         click.echo(f"ready: {running.holder.status().incidents:,} incidents indexed", err=True)
     stop.wait()
-    click.echo("shutting down: draining in-flight calls", err=True)
+    click.echo(f"worker {number} shutting down: draining in-flight calls", err=True)
     running.stop(settings.shutdown_grace_s)
+    return 0
 
 
 def showcase_incident() -> Incident:

@@ -30,6 +30,7 @@ class Settings:
     )
     redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
     listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
+    workers: int = _setting(0, "Server processes sharing the port; 0 = one per CPU core.")
     threads: int = _setting(4, "gRPC handler threads per process.")
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
     poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
@@ -97,6 +98,6 @@ def load_settings(
         raise SettingsError("log_format must be console or json")
     if not settings.store_url.startswith(("sqlite:///", "redis://", "rediss://")):
         raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
-    if settings.threads < 1 or settings.max_batch_items < 1:
-        raise SettingsError("threads and max_batch_items must be at least 1")
+    if settings.threads < 1 or settings.max_batch_items < 1 or settings.workers < 0:
+        raise SettingsError("threads and max_batch_items must be at least 1, workers at least 0")
     return settings
