@@ -87,7 +87,7 @@ def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
             caller.join(60)
         assert len(results) == 4
         failures = [r for r in results if isinstance(r, grpc.RpcError)]
-        assert failures == [], [f.code() for f in failures]  # type: ignore[attr-defined]
+        assert failures == [], [f.code() for f in failures]
         assert all(len(r.entries) == 1000 for r in results)  # type: ignore[attr-defined]
         assert process.wait(30) == 0
     finally:
