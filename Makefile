@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format test eval bench clean proto proto-check run
+.PHONY: help venv system-deps lint format test eval bench clean proto proto-check run bench-service
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,3 +72,6 @@ proto-check: $(STAMP)  ## fail when the committed generated files differ from th
 	  cmp -s $$tmp/preflight/v1/$$f proto/preflight/v1/$$f || \
 	    { echo "proto/preflight/v1/$$f is stale: run make proto"; exit 1; }; \
 	done; echo "generated code matches the .proto"
+
+bench-service: $(STAMP)  ## the whole service at 1M incidents: start-up, unary, manifest, freshness -> reports/bench-service.json
+	$(PY) -m benchmarks.bench_service
