@@ -96,6 +96,8 @@ def _serve_one(settings: Settings, number: int) -> int:
     )
     if running.holder.wait_loaded(settings.startup_timeout_s):
         click.echo(f"ready: {running.holder.status().incidents:,} incidents indexed", err=True)
+    else:
+        click.echo("still loading the index: health stays NOT_SERVING until it is", err=True)
     stop.wait()
     click.echo(f"worker {number} shutting down: draining in-flight calls", err=True)
     running.stop(settings.shutdown_grace_s)

@@ -218,6 +218,10 @@ class IndexHolder:
             time.sleep(0.01)
         return self._view is not None
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:

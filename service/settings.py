@@ -38,7 +38,9 @@ class Settings:
     max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")
     max_message_bytes: int = _setting(16 * 1024 * 1024, "Largest gRPC message accepted (bytes).")
     shutdown_grace_s: float = _setting(10.0, "Seconds in-flight calls get to finish on SIGTERM.")
-    startup_timeout_s: float = _setting(120.0, "Seconds `serve` waits for the first snapshot.")
+    startup_timeout_s: float = _setting(
+        300.0, "Seconds after which `serve` warns that the first snapshot is not loaded yet."
+    )
     log_format: str = _setting("console", "`console` (readable) or `json`.")
     log_level: str = _setting("info", "debug, info, warning or error.")
 

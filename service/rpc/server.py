@@ -91,10 +91,12 @@ def start_server(settings: Settings, store: IncidentStore | None = None) -> Runn
     holder.start()
 
     def mark_serving() -> None:
-        if holder.wait_loaded(settings.startup_timeout_s):
-            for name in ("", *SERVICE_NAMES):
-                health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-            log.info("serving", extra={"incidents": holder.status().incidents, "port": port})
+        while not holder.wait_loaded(1.0):  # however long the first load takes
+            if holder.stopped:
+                return
+        for name in ("", *SERVICE_NAMES):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"incidents": holder.status().incidents, "port": port})
 
     threading.Thread(target=mark_serving, name="health", daemon=True).start()
     return Running(server, port, holder, store, health_servicer)
