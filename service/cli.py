@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -30,10 +31,11 @@ from service import logs
 from service.client import PreflightClient
 from service.codec import incident_from_json
 from service.manifest import ManifestError, rows_done, screen_manifest
-from service.rpc.server import start_server
+from service.refresh import IndexHolder
+from service.rpc.server import new_holder, start_server
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
-from service.store.base import PutOutcome
+from service.store.base import PutOutcome, StoreError
 from service.workers import default_workers, run_workers
 
 PUT_BATCH = 500
@@ -78,17 +80,28 @@ def serve(
     settings = _settings(config, store_url=store_url, listen=listen, threads=threads,
                          workers=workers)  # fmt: skip
     count = settings.workers or default_workers()
-    if count > 1 and not settings.listen.endswith(":0"):
-        sys.exit(run_workers(count, lambda number: _serve_one(settings, number)))
-    sys.exit(_serve_one(settings, 0))
+    if count == 1 or settings.listen.endswith(":0"):
+        sys.exit(_serve_one(settings, 0, None))
+    # Load once, then fork: the workers share the snapshot's pages copy-on-write.
+    logs.configure(settings.log_format, settings.log_level)
+    holder = new_holder(settings)
+    click.echo(f"loading the index from {settings.store_url} before forking {count} workers…",
+               err=True)  # fmt: skip
+    try:
+        holder.load()
+    except StoreError as exc:
+        raise click.ClickException(f"cannot load the index: {exc}") from exc
+    holder.store.close()  # no store connection may cross the fork
+    gc.freeze()
+    sys.exit(run_workers(count, lambda number: _serve_one(settings, number, holder)))
 
 
-def _serve_one(settings: Settings, number: int) -> int:
+def _serve_one(settings: Settings, number: int, holder: IndexHolder | None) -> int:
     logs.configure(settings.log_format, settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    running = start_server(settings)
+    running = start_server(settings, holder)
     click.echo(
         f"preflight listening on {settings.listen.rsplit(':', 1)[0]}:{running.port} "
         f"(store {settings.store_url}); loading the index…",

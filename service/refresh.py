@@ -80,6 +80,10 @@ class IndexHolder:
     # --- reading -----------------------------------------------------------------------
 
     @property
+    def store(self) -> IncidentStore:
+        return self._store
+
+    @property
     def view(self) -> IndexView | None:
         return self._view
 

@@ -52,12 +52,18 @@ class Running:
         self.store.close()
 
 
-def start_server(settings: Settings, store: IncidentStore | None = None) -> Running:
-    """Start serving; health says SERVING once the first snapshot is loaded."""
+def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
     store = store or open_store(settings.store_url, settings.redis_prefix)
-    holder = IndexHolder(
+    return IndexHolder(
         store, poll_interval_s=settings.poll_interval_s, compact_after=settings.compact_after
     )
+
+
+def start_server(settings: Settings, holder: IndexHolder | None = None) -> Running:
+    """Start serving; health says SERVING once the first snapshot is loaded (at once when the
+    holder comes loaded, as in a worker forked after the parent loaded it)."""
+    holder = holder or new_holder(settings)
+    store = holder.store
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
         interceptors=[ErrorInterceptor()],
