@@ -169,3 +169,35 @@ def test_incident_api_errors_and_paging(channel: grpc.Channel) -> None:
     assert seen == sorted(i.incident_id for i in INCIDENTS)
     status = pb_grpc.IndexServiceStub(channel).GetIndexStatus(pb.GetIndexStatusRequest())
     assert status.loaded and status.incidents == 200 and status.store_reachable
+
+
+def test_no_verdict_before_the_first_snapshot_then_serving(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "big.sqlite")
+    generator = Generator(45)
+    for first in range(0, 20_000, 1_000):
+        store.put([generator.incident_at(n) for n in range(first, first + 1_000)])
+    settings = load_settings(
+        environ={}, overrides={"store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0"}
+    )
+    server = start_server(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            assert health.Check(health_pb2.HealthCheckRequest()).status == (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            with pytest.raises(grpc.RpcError) as info:
+                pb_grpc.ScreeningServiceStub(channel).Screen(
+                    request_for(known_party(first_with_phone()))
+                )
+            assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+            deadline = time.monotonic() + 60
+            while health.Check(health_pb2.HealthCheckRequest()).status != 1:
+                assert time.monotonic() < deadline, "never turned SERVING after the load"
+                time.sleep(0.05)
+            reply = pb_grpc.ScreeningServiceStub(channel).Screen(
+                request_for(known_party(first_with_phone()))
+            )
+            assert reply.index.incidents == 20_000
+    finally:
+        server.stop(1.0)
