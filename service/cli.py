@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gc
 import signal
 import sys
@@ -29,7 +30,7 @@ from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from service import logs
 from service.client import PreflightClient
-from service.codec import incident_from_json
+from service.codec import incident_from_csv_row, incident_from_json
 from service.manifest import ManifestError, rows_done, screen_manifest
 from service.refresh import IndexHolder
 from service.rpc.server import new_holder, start_server
@@ -188,6 +189,15 @@ def demo(config: str | None, store_url: str | None, count: int, seed: int) -> No
     click.echo(f"demo incidents: {counts}", err=True)
 
 
+def _read_csv(path: Path, errors: list[str]) -> Iterator[Incident]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):  # row 1 is the header
+            try:
+                yield incident_from_csv_row(row, f"row {number}")
+            except ValidationError as exc:
+                errors.append(f"row {number}: {exc}")
+
+
 def _read_jsonl(path: Path, errors: list[str]) -> Iterator[Incident]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -204,14 +214,17 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[Incident]:
 @store_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def ingest(config: str | None, store_url: str | None, file: Path) -> None:
-    """Store incidents from a JSON Lines FILE (schemas/incident.schema.json, one per line).
+    """Store incidents from FILE: JSON Lines (schemas/incident.schema.json, one per line) or
+    CSV (`.csv`, columns in the README).
 
     Bad rows are reported with their row number and reason and never stop the good ones;
     running the same file again changes nothing."""
     settings = _settings(config, store_url=store_url)
     errors: list[str] = []
-    total = sum(1 for line in file.open("rb") if line.strip())
-    counts = _put_all(_read_jsonl(file, errors), total, settings.store_url, settings.redis_prefix)
+    is_csv = file.suffix.lower() == ".csv"
+    total = sum(1 for line in file.open("rb") if line.strip()) - (1 if is_csv else 0)
+    rows = _read_csv(file, errors) if is_csv else _read_jsonl(file, errors)
+    counts = _put_all(rows, total, settings.store_url, settings.redis_prefix)
     for error in errors:
         click.echo(error, err=True)
     click.echo(f"{file}: {counts}, rejected {len(errors)}", err=True)

@@ -207,3 +207,63 @@ def incident_from_json(raw: bytes | str, path: str = "incident") -> Incident:
     except orjson.JSONDecodeError as exc:
         raise ValidationError([FieldViolation(path, f"not valid JSON: {exc}")]) from exc
     return incident_from_dict(data, path)
+
+
+# --- CSV: one incident per row, an exporter and an importer -------------------------------
+
+CSV_PARTY_FIELDS = (
+    "name", "business_name", "address", "postcode", "city", "country", "phone", "email",
+    "web_domain", "lat", "lon",
+)  # fmt: skip
+CSV_COLUMNS = (
+    "incident_id", "version", "kind", "reported_on", "reporting_country", "agency", "contact_ref",
+    "channel", "status", "substance_class", "substances",
+    *(f"{role}_{field}" for role in ("exporter", "importer") for field in CSV_PARTY_FIELDS),
+)  # fmt: skip
+
+
+def _csv_number(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the decoder names it
+
+
+_CSV_INCIDENT_FIELDS = (
+    "incident_id", "kind", "reported_on", "reporting_country", "agency", "contact_ref", "channel",
+    "status", "substance_class",
+)  # fmt: skip
+_CSV_SINGLE = (("name", "name"), ("business_name", "business_name"), ("postcode", "postcode"),
+               ("city", "city"), ("country", "country_code"))  # fmt: skip
+_CSV_LISTED = (("address", "address_lines"), ("phone", "phones"), ("email", "emails"),
+               ("web_domain", "web_domains"))  # fmt: skip
+
+
+def incident_from_csv_row(row: dict[str, str], path: str) -> Incident:
+    """An incident from a CSV row (columns: CSV_COLUMNS; `substances` separated by `;`)."""
+
+    def get(key: str) -> str:
+        return (row.get(key) or "").strip()
+
+    document: JsonObject = {key: get(key) for key in _CSV_INCIDENT_FIELDS if get(key)}
+    version = get("version")
+    if version:
+        document["version"] = int(version) if version.isdigit() else version
+    document["substances"] = [s.strip() for s in get("substances").split(";") if s.strip()]
+    parties = []
+    for role in ("exporter", "importer"):
+        if not any(get(f"{role}_{field}") for field in CSV_PARTY_FIELDS):
+            continue
+        party: JsonObject = {"role": role}
+        for field, key in _CSV_SINGLE:
+            if get(f"{role}_{field}"):
+                party[key] = get(f"{role}_{field}")
+        for field, key in _CSV_LISTED:
+            if get(f"{role}_{field}"):
+                party[key] = [get(f"{role}_{field}")]
+        if get(f"{role}_lat") or get(f"{role}_lon"):
+            lat, lon = _csv_number(get(f"{role}_lat")), _csv_number(get(f"{role}_lon"))
+            party["location"] = {"lat": lat, "lon": lon}
+        parties.append(party)
+    document["parties"] = parties
+    return incident_from_dict(document, path)

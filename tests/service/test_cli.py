@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from index.model import s10_check_digit
 from index.synthetic import Generator
 from service.cli import main
-from service.codec import incident_to_dict
+from service.codec import CSV_COLUMNS, incident_to_dict
 from service.manifest import INPUT_COLUMNS
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
@@ -115,3 +115,32 @@ def test_manifest_screens_every_row_and_resumes(demo_server: Running, tmp_path: 
         main, ["manifest", "--target", target, str(clean), "-o", str(tmp_path / "c.csv")]
     )
     assert all_green.exit_code == 0, all_green.output
+
+
+def test_ingest_csv_with_a_bad_row(tmp_path: Path) -> None:
+    source = tmp_path / "incidents.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerow({
+            "incident_id": "CSV-1", "kind": "seizure", "reported_on": "2026-05-02",
+            "reporting_country": "NL", "agency": "Douane", "contact_ref": "NL-7",
+            "substances": "ANPP; 4-AP", "substance_class": "precursor",
+            "exporter_business_name": "Wuhan Yuancheng Gongchuang Co., Ltd",
+            "exporter_country": "CN", "exporter_phone": "+86 27 8888 1234",
+            "exporter_lat": "30.59", "exporter_lon": "114.30",
+            "importer_name": "Jan de Vries", "importer_country": "NL",
+        })  # fmt: skip
+        writer.writerow({"incident_id": "CSV-2", "kind": "seizure", "reported_on": "2026-05-02",
+                         "reporting_country": "NL", "exporter_name": "X", "exporter_lat": "north",
+                         "exporter_lon": "5"})  # fmt: skip
+    store_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = CliRunner().invoke(main, ["ingest", "--store-url", store_url, str(source)])
+    assert result.exit_code == 1
+    assert "row 3.parties[0].location: lat and lon must be numbers" in result.output
+    stored = SqliteStore(tmp_path / "db.sqlite").get("CSV-1")
+    assert stored is not None
+    assert stored.substances == ("ANPP", "4-AP")
+    assert stored.parties[0].phones == ("+86 27 8888 1234",)
+    assert stored.parties[0].location is not None and stored.parties[0].location.lat == 30.59
+    assert stored.parties[1].role.value == "importer"
