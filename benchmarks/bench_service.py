@@ -26,13 +26,12 @@ from pathlib import Path
 
 import grpc
 import orjson
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from index.model import Incident, Party, PartyRole, s10_check_digit
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
-from service.client import PreflightClient
+from service.client import PreflightClient, wait_serving
 from service.manifest import INPUT_COLUMNS, screen_manifest
 from service.store.sqlite import SqliteStore
 
@@ -78,24 +77,6 @@ def _requests(count: int) -> list[pb.ScreenRequest]:
             item=pb.Item(item_id=_s10(n), channel=pb.CHANNEL_PARCEL_POST), parties=parties
         ))  # fmt: skip
     return out
-
-
-def _wait_serving(target: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    in_a_row = 0
-    while in_a_row < 20:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the server never became ready")
-        with grpc.insecure_channel(target) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-                ok = reply.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                ok = False
-        in_a_row = in_a_row + 1 if ok else 0
-        time.sleep(0.05 if not ok else 0.005)
 
 
 def _closed_loop(
@@ -222,7 +203,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            _wait_serving(target, 900)
+            wait_serving(target, 900)
             startup_s = time.monotonic() - launched
             print(f"start-up to SERVING: {startup_s:.1f} s")
             requests = _requests(5_000)

@@ -8,12 +8,33 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 
 Reply = TypeVar("Reply")
 DEFAULT_TIMEOUT_S = 2.0
+
+
+def wait_serving(target: str, timeout_s: float, in_a_row: int = 20) -> None:
+    """Until `in_a_row` health checks in a row say SERVING: with workers sharing a port each
+    new connection may land on another worker, and every one of them must be ready."""
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    while seen < in_a_row:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{target} did not become ready in {timeout_s:.0f} s")
+        with grpc.insecure_channel(target) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1.0
+                )
+                ok = reply.status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.RpcError:
+                ok = False
+        seen = seen + 1 if ok else 0
+        time.sleep(0.005 if ok else 0.05)
 
 
 class PreflightClient:

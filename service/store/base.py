@@ -8,7 +8,7 @@ reader reloads in full from `current_cursor()` taken *before* the load.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -38,6 +38,14 @@ class ChangeBatch:
     changes: tuple[Change, ...]
     cursor: str  # where to read next
     reset: bool = False  # the cursor is gone: reload everything
+
+
+def iter_pages(page: Callable[[str, int], list[Incident]]) -> Iterator[Incident]:
+    """Every incident, page by page in id order, through a store's `page`."""
+    after = ""
+    while batch := page(after, MAX_PAGE):
+        yield from batch
+        after = batch[-1].incident_id
 
 
 class StoreError(Exception):

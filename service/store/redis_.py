@@ -28,6 +28,7 @@ from service.store.base import (
     ChangeBatch,
     PutOutcome,
     StoreError,
+    iter_pages,
 )
 
 _PUT_SCRIPT = """
@@ -101,10 +102,7 @@ class RedisStore:
         }
 
     def iter_all(self) -> Iterator[Incident]:
-        after = ""
-        while batch := self.page(after, MAX_PAGE):
-            yield from batch
-            after = batch[-1].incident_id
+        return iter_pages(self.page)
 
     def page(self, after_id: str, limit: int) -> list[Incident]:
         start = f"({after_id}" if after_id else "-"

@@ -21,6 +21,7 @@ from service.store.base import (
     ChangeBatch,
     PutOutcome,
     StoreError,
+    iter_pages,
 )
 
 _SCHEMA = """
@@ -106,10 +107,7 @@ class SqliteStore:
         return found
 
     def iter_all(self) -> Iterator[Incident]:
-        after = ""
-        while batch := self.page(after, MAX_PAGE):
-            yield from batch
-            after = batch[-1].incident_id
+        return iter_pages(self.page)
 
     def page(self, after_id: str, limit: int) -> list[Incident]:
         rows = self._connection().execute(

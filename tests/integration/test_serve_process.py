@@ -12,11 +12,11 @@ from pathlib import Path
 
 import grpc
 from click.testing import CliRunner
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.cli import main
+from service.client import wait_serving
 from tests.conftest import free_port
 
 
@@ -34,23 +34,6 @@ def _batch(size: int) -> pb.ScreenBatchRequest:
     return pb.ScreenBatchRequest(items=items)
 
 
-def _wait_serving(target: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    in_a_row = 0
-    while in_a_row < 20:  # connections spread over workers: every one must be ready
-        assert time.monotonic() < deadline, "the server never became ready"
-        with grpc.insecure_channel(target) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-                ok = reply.status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                ok = False
-        in_a_row = in_a_row + 1 if ok else 0
-        time.sleep(0.02)
-
-
 def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'demo.db'}"
     assert (
@@ -66,7 +49,7 @@ def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
-        _wait_serving(target, 60.0)
+        wait_serving(target, 60.0)
         results: list[object] = []
 
         def call() -> None:
