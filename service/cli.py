@@ -103,9 +103,10 @@ def _serve_one(settings: Settings, number: int, holder: IndexHolder | None) -> i
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     running = start_server(settings, holder)
+    state = "index loaded" if running.holder.view is not None else "loading the index…"
     click.echo(
-        f"preflight listening on {settings.listen.rsplit(':', 1)[0]}:{running.port} "
-        f"(store {settings.store_url}); loading the index…",
+        f"preflight worker {number} listening on {settings.listen.rsplit(':', 1)[0]}:"
+        f"{running.port} (store {settings.store_url}); {state}",
         err=True,
     )
     if running.holder.wait_loaded(settings.startup_timeout_s):

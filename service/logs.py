@@ -6,6 +6,7 @@ carry ids, counts and timings only.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import time
@@ -13,6 +14,15 @@ import time
 import orjson
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        if request_id and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
 
 
 def _fields(record: logging.LogRecord) -> dict[str, object]:
@@ -47,6 +57,7 @@ class ConsoleFormatter(logging.Formatter):
 def configure(log_format: str = "console", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

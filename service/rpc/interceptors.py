@@ -1,23 +1,46 @@
-"""Server interceptors: the one place exceptions become statuses (servicers have no try)."""
+"""Server interceptors: the one place exceptions become statuses (servicers have no try), and
+a request id on every call (the caller's `x-request-id`, or a new one), echoed in the trailing
+metadata and attached to every log record of the call."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 from grpc_status import rpc_status
 
+from service import logs
 from service.errors import status_of
 
 log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "x-request-id"
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
-def _guarded(
-    behavior: Callable[[Any, grpc.ServicerContext], Any], method: str
-) -> Callable[[Any, grpc.ServicerContext], Any]:
+def _request_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and 0 < len(value) <= 64:
+            return value
+    return uuid.uuid4().hex[:16]
+
+
+class _WithRequestId(grpc.Status):
+    """A rich error status that also carries the request id in its trailing metadata."""
+
+    def __init__(self, status: grpc.Status, request_id: str) -> None:
+        self.code = status.code
+        self.details = status.details
+        self.trailing_metadata = (*status.trailing_metadata, (REQUEST_ID_HEADER, request_id))
+
+
+def _guarded(behavior: Behavior, method: str) -> Behavior:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        request_id = _request_id(context)
+        token = logs.REQUEST_ID.set(request_id)
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         try:
             return behavior(request, context)
         except Exception as exc:
@@ -27,8 +50,10 @@ def _guarded(
             elif code is grpc.StatusCode.UNAVAILABLE:
                 log.warning("unavailable", extra={"method": method, "error": str(exc)})
             if rich is not None:
-                context.abort_with_status(rpc_status.to_status(rich))
+                context.abort_with_status(_WithRequestId(rpc_status.to_status(rich), request_id))
             context.abort(code, message)
+        finally:
+            logs.REQUEST_ID.reset(token)
 
     return handle
 

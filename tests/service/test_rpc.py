@@ -201,3 +201,19 @@ def test_no_verdict_before_the_first_snapshot_then_serving(tmp_path: Path) -> No
             assert reply.index.incidents == 20_000
     finally:
         server.stop(1.0)
+
+
+def test_request_id_is_echoed_on_verdicts_and_on_errors(channel: grpc.Channel) -> None:
+    stub = pb_grpc.ScreeningServiceStub(channel)
+    _, call = stub.Screen.with_call(
+        request_for(known_party(first_with_phone())), metadata=(("x-request-id", "req-42"),)
+    )
+    assert ("x-request-id", "req-42") in tuple(call.trailing_metadata())
+    _, call = stub.Screen.with_call(request_for(known_party(first_with_phone())))
+    generated = dict(call.trailing_metadata())["x-request-id"]
+    assert len(generated) == 16
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Screen(request_for(pb.Party(), "bad"), metadata=(("x-request-id", "req-43"),))
+    trailers = dict(info.value.trailing_metadata())
+    assert trailers["x-request-id"] == "req-43"
+    assert rpc_status.from_call(info.value) is not None  # the BadRequest details survive
