@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -214,6 +215,6 @@ def test_request_id_is_echoed_on_verdicts_and_on_errors(channel: grpc.Channel) -
     assert len(generated) == 16
     with pytest.raises(grpc.RpcError) as info:
         stub.Screen(request_for(pb.Party(), "bad"), metadata=(("x-request-id", "req-43"),))
-    trailers = dict(info.value.trailing_metadata())
-    assert trailers["x-request-id"] == "req-43"
+    error: Any = info.value
+    assert ("x-request-id", "req-43") in tuple(error.trailing_metadata())
     assert rpc_status.from_call(info.value) is not None  # the BadRequest details survive
