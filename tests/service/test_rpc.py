@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,10 +19,13 @@ from grpc_status import rpc_status
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.codec import incident_to_json
 from service.rpc import convert
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
+from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
+from tests.conftest import RedisServer
 
 INCIDENTS = list(Generator(44).incidents(200))
 
@@ -218,3 +223,44 @@ def test_request_id_is_echoed_on_verdicts_and_on_errors(channel: grpc.Channel) -
     error: Any = info.value
     assert ("x-request-id", "req-43") in tuple(error.trailing_metadata())
     assert rpc_status.from_call(info.value) is not None  # the BadRequest details survive
+
+
+def test_redis_backed_server_sees_writes_from_another_process_within_seconds(
+    redis_server: RedisServer,
+) -> None:
+    prefix = f"rpc-{time.monotonic_ns()}:"
+    RedisStore(redis_server.url, prefix=prefix).put(INCIDENTS[:50])
+    settings = load_settings(
+        environ={},
+        overrides={"store_url": redis_server.url, "redis_prefix": prefix, "listen": "127.0.0.1:0",
+                   "poll_interval_s": 0.05},
+    )  # fmt: skip
+    server = start_server(settings)
+    try:
+        assert server.holder.wait_loaded(30)
+        fresh = replace(INCIDENTS[120], incident_id="ION-REDIS-NEW-1")
+        party = next(p for p in fresh.parties if p.names())
+        probe = request_for(pb.Party(name=party.name, business_name=party.business_name,
+                                     country_code=party.country_code))  # fmt: skip
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.ScreeningServiceStub(channel)
+            assert "ION-REDIS-NEW-1" not in _matched(stub.Screen(probe))
+            writer = subprocess.run(
+                [sys.executable, "-c",
+                 "import sys; from service.store.redis_ import RedisStore; "
+                 "from service.codec import incident_from_json as parse; "
+                 "RedisStore(sys.argv[1], prefix=sys.argv[2]).put([parse(sys.argv[3])])",
+                 redis_server.url, prefix, incident_to_json(fresh).decode()],
+                check=True, timeout=60,
+            )  # fmt: skip
+            assert writer.returncode == 0
+            deadline = time.monotonic() + 10
+            while "ION-REDIS-NEW-1" not in _matched(stub.Screen(probe)):
+                assert time.monotonic() < deadline, "a write from another process never counted"
+                time.sleep(0.02)
+    finally:
+        server.stop(1.0)
+
+
+def _matched(reply: pb.ScreenResponse) -> set[str]:
+    return {m.incident.incident_id for p in reply.parties for m in p.matches}
