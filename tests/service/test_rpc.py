@@ -19,13 +19,14 @@ from grpc_status import rpc_status
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.client import PreflightClient
 from service.codec import incident_to_json
 from service.rpc import convert
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 
 INCIDENTS = list(Generator(44).incidents(200))
 
@@ -264,3 +265,18 @@ def test_redis_backed_server_sees_writes_from_another_process_within_seconds(
 
 def _matched(reply: pb.ScreenResponse) -> set[str]:
     return {m.incident.incident_id for p in reply.parties for m in p.matches}
+
+
+def test_typed_client_round_trip_and_unavailable_after_retries(running: Running) -> None:
+    fresh = replace(INCIDENTS[150], incident_id="ION-CLIENT-1")
+    with PreflightClient(f"127.0.0.1:{running.port}") as client:
+        reply = client.put_incidents([convert.incident_to_pb(fresh)])
+        assert reply.results[0].outcome == pb.PUT_OUTCOME_CREATED
+        assert client.index_status().loaded
+        batch = client.screen_batch([request_for(known_party(first_with_phone()))])
+        assert batch.entries[0].verdict.stoplight == pb.STOPLIGHT_RED
+    with PreflightClient(f"127.0.0.1:{free_port()}", timeout_s=0.5, retries=2) as nowhere:
+        with pytest.raises(grpc.RpcError) as info:
+            nowhere.index_status()
+        error: Any = info.value
+        assert error.code() is grpc.StatusCode.UNAVAILABLE
