@@ -16,9 +16,10 @@ import ctypes.util
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from index.errors import ValidationError
 from index.model import Incident
 from index.snapshot import IndexView, build_snapshot
 from service.store.base import ChangeBatch, IncidentStore, StoreError
@@ -39,6 +40,7 @@ class IndexStatus:
     last_poll_ok_at: float  # unix seconds of the last successful read of the feed
     store_reachable: bool
     last_error: str
+    invalid_documents: int  # stored documents skipped because they do not decode
 
 
 def _trim_heap() -> None:
@@ -76,6 +78,28 @@ class IndexHolder:
         self._last_poll_ok_at = 0.0
         self._reachable = False
         self._last_error = ""
+        self._invalid_documents = 0
+
+    def _skip_invalid(self, incident_id: str, error: ValidationError) -> None:
+        """A malformed stored document is skipped, counted and reported; it never stops a
+        build or the tailer."""
+        self._invalid_documents += 1
+        self._on_event(
+            "invalid document skipped", {"incident_id": incident_id, "error": str(error)}
+        )
+
+    def _fetch(self, changed: Iterable[str]) -> tuple[list[str], dict[str, Incident]]:
+        """The changed ids to apply and their stored incidents. An id whose document is
+        malformed is left out: the index keeps what it had for it."""
+        ids = list(dict.fromkeys(changed))
+        invalid: set[str] = set()
+
+        def skip(incident_id: str, error: ValidationError) -> None:
+            invalid.add(incident_id)
+            self._skip_invalid(incident_id, error)
+
+        found = self._store.get_many(ids, skip)
+        return [i for i in ids if i not in invalid], found
 
     # --- reading -----------------------------------------------------------------------
 
@@ -101,6 +125,7 @@ class IndexHolder:
             last_poll_ok_at=self._last_poll_ok_at,
             store_reachable=self._reachable,
             last_error=self._last_error,
+            invalid_documents=self._invalid_documents,
         )
 
     # --- loading -----------------------------------------------------------------------
@@ -112,7 +137,9 @@ class IndexHolder:
     def _build(self) -> tuple[IndexView, str]:
         cursor = self._store.current_cursor()  # before the load: nothing is missed
         started = time.perf_counter()
-        snapshot = build_snapshot(self._store.iter_all(), generation=self._next_generation())
+        snapshot = build_snapshot(
+            self._store.iter_all(self._skip_invalid), generation=self._next_generation()
+        )
         seconds = time.perf_counter() - started
         self._build_seconds = seconds
         _trim_heap()
@@ -153,8 +180,7 @@ class IndexHolder:
             return 0
 
     def _apply(self, batch: ChangeBatch) -> int:
-        ids = list(dict.fromkeys(c.incident_id for c in batch.changes))
-        found = self._store.get_many(ids)
+        ids, found = self._fetch(c.incident_id for c in batch.changes)
         with self._lock:
             view = self._view
             if view is None:
@@ -176,9 +202,9 @@ class IndexHolder:
             replay = self._store.changes_since(cursor, limit=1_000_000)
             if replay.reset:
                 return  # the tailer's next poll reloads in full
-            ids = list(dict.fromkeys(c.incident_id for c in replay.changes))
+            ids, found = self._fetch(c.incident_id for c in replay.changes)
             if ids:
-                view = _with_changes(view, ids, self._store.get_many(ids), self._next_generation())
+                view = _with_changes(view, ids, found, self._next_generation())
             self._view = view
             self._cursor = replay.cursor if replay.changes else cursor
             self._built_at = time.time()

@@ -309,4 +309,5 @@ def status_to_pb(status: IndexStatus, now: float) -> pb.IndexStatus:
         store_reachable=status.store_reachable,
         build_seconds=status.build_seconds,
         last_error=status.last_error,
+        invalid_documents=status.invalid_documents,
     )

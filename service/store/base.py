@@ -8,12 +8,14 @@ reader reloads in full from `current_cursor()` taken *before* the load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from index.errors import ValidationError
 from index.model import Incident
+from service.codec import incident_from_json
 
 MAX_PUT_BATCH = 1_000
 MAX_PAGE = 1_000
@@ -40,12 +42,32 @@ class ChangeBatch:
     reset: bool = False  # the cursor is gone: reload everything
 
 
-def iter_pages(page: Callable[[str, int], list[Incident]]) -> Iterator[Incident]:
-    """Every incident, page by page in id order, through a store's `page`."""
+# Told about each stored document that does not decode (id, why); without one, it raises.
+OnInvalid = Callable[[str, ValidationError], None]
+RawDocument = tuple[str, bytes]
+
+
+def decode(documents: Iterable[RawDocument], on_invalid: OnInvalid | None) -> list[Incident]:
+    """Stored documents as incidents; a malformed one raises, or is reported and skipped."""
+    incidents = []
+    for incident_id, body in documents:
+        try:
+            incidents.append(incident_from_json(body, f"store[{incident_id}]"))
+        except ValidationError as exc:
+            if on_invalid is None:
+                raise
+            on_invalid(incident_id, exc)
+    return incidents
+
+
+def iter_pages(
+    page_raw: Callable[[str, int], list[RawDocument]], on_invalid: OnInvalid | None
+) -> Iterator[Incident]:
+    """Every incident, page by page in id order, through a store's raw pages."""
     after = ""
-    while batch := page(after, MAX_PAGE):
-        yield from batch
-        after = batch[-1].incident_id
+    while documents := page_raw(after, MAX_PAGE):
+        yield from decode(documents, on_invalid)
+        after = documents[-1][0]
 
 
 class StoreError(Exception):
@@ -59,9 +81,11 @@ class IncidentStore(Protocol):
 
     def get(self, incident_id: str) -> Incident | None: ...
 
-    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident]: ...
+    def get_many(
+        self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
+    ) -> dict[str, Incident]: ...
 
-    def iter_all(self) -> Iterator[Incident]:
+    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
         """Every stored incident (retracted ones included), in id order."""
         ...
 

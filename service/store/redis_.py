@@ -20,14 +20,17 @@ from typing import Any
 import redis
 
 from index.model import Incident
-from service.codec import incident_from_json, incident_to_json
+from service.codec import incident_to_json
 from service.store.base import (
     MAX_PAGE,
     MAX_PUT_BATCH,
     Change,
     ChangeBatch,
+    OnInvalid,
     PutOutcome,
+    RawDocument,
     StoreError,
+    decode,
     iter_pages,
 )
 
@@ -89,29 +92,31 @@ class RedisStore:
     def get(self, incident_id: str) -> Incident | None:
         return self.get_many([incident_id]).get(incident_id)
 
-    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+    def _documents(self, incident_ids: Sequence[str]) -> list[RawDocument]:
         ids = list(dict.fromkeys(incident_ids))
         pipe = self._redis.pipeline(transaction=False)
         for incident_id in ids:
             pipe.hget(self._key(incident_id), "body")
         bodies = self._call("get", pipe.execute)
-        return {
-            incident_id: incident_from_json(body, f"store[{incident_id}]")
-            for incident_id, body in zip(ids, bodies, strict=True)
-            if body is not None
-        }
+        return [(i, body) for i, body in zip(ids, bodies, strict=True) if body is not None]
 
-    def iter_all(self) -> Iterator[Incident]:
-        return iter_pages(self.page)
+    def get_many(
+        self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
+    ) -> dict[str, Incident]:
+        return {i.incident_id: i for i in decode(self._documents(incident_ids), on_invalid)}
 
-    def page(self, after_id: str, limit: int) -> list[Incident]:
+    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
+        return iter_pages(self._page_raw, on_invalid)
+
+    def _page_raw(self, after_id: str, limit: int) -> list[RawDocument]:
         start = f"({after_id}" if after_id else "-"
         raw = self._call(
             "page", self._redis.zrangebylex, self._ids, start, "+", 0, min(limit, MAX_PAGE)
         )
-        ids = [r.decode() for r in raw]
-        found = self.get_many(ids)
-        return [found[i] for i in ids if i in found]
+        return self._documents([r.decode() for r in raw])
+
+    def page(self, after_id: str, limit: int) -> list[Incident]:
+        return decode(self._page_raw(after_id, limit), None)
 
     def count(self) -> int:
         return int(self._call("count", self._redis.zcard, self._ids))

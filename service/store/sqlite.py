@@ -13,14 +13,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from index.model import Incident
-from service.codec import incident_from_json, incident_to_json
+from service.codec import incident_to_json
 from service.store.base import (
     MAX_PAGE,
     MAX_PUT_BATCH,
     Change,
     ChangeBatch,
+    OnInvalid,
     PutOutcome,
+    RawDocument,
     StoreError,
+    decode,
     iter_pages,
 )
 
@@ -93,29 +96,33 @@ class SqliteStore:
     def get(self, incident_id: str) -> Incident | None:
         return self.get_many([incident_id]).get(incident_id)
 
-    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
-        found: dict[str, Incident] = {}
+    def get_many(
+        self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
+    ) -> dict[str, Incident]:
+        documents: list[RawDocument] = []
         ids = list(dict.fromkeys(incident_ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._connection().execute(
+            documents += self._connection().execute(
                 f"SELECT incident_id, body FROM incidents WHERE incident_id IN ({marks})", chunk
             )
-            for incident_id, body in rows:
-                found[incident_id] = incident_from_json(body, f"store[{incident_id}]")
-        return found
+        return {i.incident_id: i for i in decode(documents, on_invalid)}
 
-    def iter_all(self) -> Iterator[Incident]:
-        return iter_pages(self.page)
+    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
+        return iter_pages(self._page_raw, on_invalid)
+
+    def _page_raw(self, after_id: str, limit: int) -> list[RawDocument]:
+        return list(
+            self._connection().execute(
+                "SELECT incident_id, body FROM incidents WHERE incident_id > ? "
+                "ORDER BY incident_id LIMIT ?",
+                (after_id, min(limit, MAX_PAGE)),
+            )
+        )
 
     def page(self, after_id: str, limit: int) -> list[Incident]:
-        rows = self._connection().execute(
-            "SELECT incident_id, body FROM incidents WHERE incident_id > ? "
-            "ORDER BY incident_id LIMIT ?",
-            (after_id, min(limit, MAX_PAGE)),
-        )
-        return [incident_from_json(body, f"store[{iid}]") for iid, body in rows]
+        return decode(self._page_raw(after_id, limit), None)
 
     def count(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM incidents").fetchone()[0])

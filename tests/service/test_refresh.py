@@ -107,18 +107,52 @@ def test_store_outage_keeps_the_last_view_serving(
         server.kill()
 
 
-def test_a_failed_build_keeps_the_current_view(tmp_path: Path, incidents: list[Incident]) -> None:
+def test_malformed_documents_are_skipped_and_counted_never_fatal(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.put(incidents[:5])
-    events: list[str] = []
-    holder = IndexHolder(store, on_event=lambda event, fields: events.append(event))
-    holder.load()
-    view = holder.view
     with sqlite3.connect(store.path) as db:
         db.execute(
             "UPDATE incidents SET body = ? WHERE incident_id = ?", (b"{", incidents[1].incident_id)
         )
-    holder.compact()
-    assert holder.view is view
-    assert "index build failed" in events
-    assert holder.status().last_error.startswith("build failed")
+    events: list[str] = []
+    holder = IndexHolder(store, on_event=lambda event, fields: events.append(event))
+    holder.load()
+    assert holder.status().incidents == 4 and holder.status().invalid_documents == 1
+    assert hits(holder, incidents[0]) and not hits(holder, incidents[1])
+    assert events.count("invalid document skipped") == 1
+
+    store.put([replace(incidents[0], version=2)])  # a change whose document then breaks
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "UPDATE incidents SET body = ? WHERE incident_id = ?", (b"[]", incidents[0].incident_id)
+        )
+    store.put([incidents[7]])
+    assert holder.poll() == 2  # the tailer goes on past the malformed change
+    assert holder.status().invalid_documents == 2
+    assert hits(holder, incidents[0])  # the index keeps the version it had
+    assert hits(holder, incidents[7])
+
+
+def test_a_failed_build_keeps_the_current_view(
+    tmp_path_factory: pytest.TempPathFactory, incidents: list[Incident]
+) -> None:
+    server = RedisServer(tmp_path_factory.mktemp("failed-build"))
+    server.start()
+    try:
+        RedisStore(server.url, prefix="fb:").put(incidents[:5])
+        events: list[str] = []
+        holder = IndexHolder(
+            RedisStore(server.url, prefix="fb:"),
+            on_event=lambda event, fields: events.append(event),
+        )
+        holder.load()
+        view = holder.view
+        server.kill()
+        holder.compact()
+        assert holder.view is view
+        assert "index build failed" in events
+        assert holder.status().last_error.startswith("build failed")
+    finally:
+        server.kill()

@@ -976,6 +976,7 @@ class IndexStatus(_message.Message):
     STORE_REACHABLE_FIELD_NUMBER: _builtins.int
     BUILD_SECONDS_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    INVALID_DOCUMENTS_FIELD_NUMBER: _builtins.int
     loaded: _builtins.bool
     generation: _builtins.int
     incidents: _builtins.int
@@ -986,6 +987,8 @@ class IndexStatus(_message.Message):
     store_reachable: _builtins.bool
     build_seconds: _builtins.float
     last_error: _builtins.str
+    invalid_documents: _builtins.int
+    """stored documents skipped because they do not decode"""
     @_builtins.property
     def built_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1004,10 +1007,11 @@ class IndexStatus(_message.Message):
         store_reachable: _builtins.bool = ...,
         build_seconds: _builtins.float = ...,
         last_error: _builtins.str = ...,
+        invalid_documents: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["built_at", b"built_at", "last_change_applied_at", b"last_change_applied_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "built_at", b"built_at", "delta_changes", b"delta_changes", "generation", b"generation", "incidents", b"incidents", "last_change_applied_at", b"last_change_applied_at", "last_error", b"last_error", "loaded", b"loaded", "staleness_seconds", b"staleness_seconds", "store_cursor", b"store_cursor", "store_reachable", b"store_reachable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "built_at", b"built_at", "delta_changes", b"delta_changes", "generation", b"generation", "incidents", b"incidents", "invalid_documents", b"invalid_documents", "last_change_applied_at", b"last_change_applied_at", "last_error", b"last_error", "loaded", b"loaded", "staleness_seconds", b"staleness_seconds", "store_cursor", b"store_cursor", "store_reachable", b"store_reachable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
