@@ -52,10 +52,21 @@ class Running:
         self.store.close()
 
 
+_WARNINGS = frozenset({"invalid document skipped", "change feed error", "index build failed"})
+
+
+def log_index_event(event: str, fields: dict[str, object]) -> None:
+    """The holder's events as structured log records (ids and counts, never party names)."""
+    log.log(logging.WARNING if event in _WARNINGS else logging.INFO, event, extra=fields)
+
+
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
     store = store or open_store(settings.store_url, settings.redis_prefix)
     return IndexHolder(
-        store, poll_interval_s=settings.poll_interval_s, compact_after=settings.compact_after
+        store,
+        poll_interval_s=settings.poll_interval_s,
+        compact_after=settings.compact_after,
+        on_event=log_index_event,
     )
 
 

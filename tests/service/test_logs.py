@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from service import logs
+from service.rpc.server import log_index_event
 
 
 def test_json_logs_carry_event_fields_and_the_request_id(
@@ -30,3 +31,12 @@ def test_console_logs_are_one_readable_line(capsys: pytest.CaptureFixture[str]) 
     logging.getLogger("preflight.test").warning("store unreachable", extra={"error": "timeout"})
     line = capsys.readouterr().err.strip()
     assert line.endswith("warning store unreachable  error=timeout")
+
+
+def test_index_events_become_log_records(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        log_index_event("index built", {"incidents": 3, "seconds": 0.5})
+        log_index_event("invalid document skipped", {"incident_id": "X-1", "error": "bad"})
+    levels = [(r.getMessage(), r.levelname) for r in caplog.records]
+    assert levels == [("index built", "INFO"), ("invalid document skipped", "WARNING")]
+    assert caplog.records[1].incident_id == "X-1"  # type: ignore[attr-defined]
