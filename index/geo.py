@@ -10,7 +10,7 @@ an industrial zone) live in an R-tree with one fixed convention: interleaved box
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import h3.api.basic_int as h3
 import numpy as np
@@ -77,15 +77,18 @@ def _contains(vertices: FloatArray, lat: float, lon: float) -> bool:
     return bool(np.count_nonzero(crosses & (lon < crossing_lon)) % 2)
 
 
-def _bounds(area: Area) -> tuple[float, float, float, float]:
+def _bounds(area: Area) -> tuple[float, float, float, float]:  # west, south, east, north
     lats = [v.lat for v in area.vertices]
     lons = [v.lon for v in area.vertices]
     return min(lons), min(lats), max(lons), max(lats)
 
 
-def _hint_cells(area: Area) -> set[int]:
-    """Coarse cells that cover the area's box (sampled finer than a coarse cell, plus a ring)."""
-    west, south, east, north = _bounds(area)
+Box = tuple[float, float, float, float]  # the R-tree's convention: west, south, east, north
+
+
+def _hint_cells(box: Box) -> set[int]:
+    """Coarse cells that cover a box (sampled finer than a coarse cell, plus a ring)."""
+    west, south, east, north = box
     step = 0.01  # ~1 km, well under a resolution-6 cell's ~3 km inradius
     n_lat = int((north - south) / step) + 2
     n_lon = int((east - west) / step) + 2
@@ -104,19 +107,15 @@ class AreaIndex:
 
     def __init__(self, areas: Iterable[tuple[int, Area]]) -> None:
         self._vertices: dict[int, FloatArray] = {}
-        hints: set[int] = set()
+        boxes: dict[int, Box] = {}
         for party_id, area in areas:
             self._vertices[party_id] = np.array([(v.lat, v.lon) for v in area.vertices])
-            hints |= _hint_cells(area)
-        self._hints = frozenset(hints)
+            boxes[party_id] = _bounds(area)
+        self._hints = frozenset(cell for box in boxes.values() for cell in _hint_cells(box))
         self._tree: rtree_index.Index | None = None
-        if self._vertices:
-            self._tree = rtree_index.Index(self._stream(), interleaved=True)
-
-    def _stream(self) -> Iterator[tuple[int, tuple[float, float, float, float], None]]:
-        for party_id, vertices in self._vertices.items():
-            (south, west), (north, east) = vertices.min(axis=0), vertices.max(axis=0)
-            yield party_id, (float(west), float(south), float(east), float(north)), None
+        if boxes:
+            stream = ((party_id, box, None) for party_id, box in boxes.items())
+            self._tree = rtree_index.Index(stream, interleaved=True)
 
     def __len__(self) -> int:
         return len(self._vertices)

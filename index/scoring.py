@@ -39,18 +39,39 @@ class PairEvidence:
     country_match: bool | None
 
 
+KINDS = tuple(IncidentKind)  # the order of kind codes in incident_weights
+SUBSTANCE_CLASSES = tuple(SubstanceClass)
+
+
+def incident_weights(
+    policy: Policy,
+    kind_codes: npt.NDArray[np.int8],
+    substance_codes: npt.NDArray[np.int8],
+    age_days: npt.NDArray[np.int64] | npt.NDArray[np.int32],
+) -> FloatArray:
+    """How much incidents count: kind, substance class and recency (with a floor); kinds and
+    classes as their positions in KINDS and SUBSTANCE_CLASSES."""
+    kind_w = np.array([policy.kind_weights.get(k, 1.0) for k in KINDS])
+    substance_w = np.array([policy.substance_weights.get(c, 1.0) for c in SUBSTANCE_CLASSES])
+    recency = 0.5 ** (np.maximum(age_days, 0) / policy.recency_half_life_days)
+    weights = kind_w[kind_codes] * substance_w[substance_codes]
+    return np.asarray(weights * np.maximum(recency, policy.recency_floor), np.float64)
+
+
 def incident_weight(
     policy: Policy,
     kind: IncidentKind,
     substance_class: SubstanceClass,
     age_days: int,
 ) -> float:
-    """How much an incident counts: its kind, its substance class and how recent it is."""
-    recency = 0.5 ** (max(age_days, 0) / policy.recency_half_life_days)
+    """incident_weights for one incident."""
     return float(
-        policy.kind_weights.get(kind, 1.0)
-        * policy.substance_weights.get(substance_class, 1.0)
-        * max(recency, policy.recency_floor)
+        incident_weights(
+            policy,
+            np.array([KINDS.index(kind)], np.int8),
+            np.array([SUBSTANCE_CLASSES.index(substance_class)], np.int8),
+            np.array([age_days], np.int64),
+        )[0]
     )
 
 

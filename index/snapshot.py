@@ -27,7 +27,6 @@ from index.model import (
     Channel,
     Evidence,
     Incident,
-    IncidentKind,
     IncidentStatus,
     IncidentSummary,
     Match,
@@ -38,7 +37,6 @@ from index.model import (
     ReasonCode,
     Result,
     Stoplight,
-    SubstanceClass,
     validate_query,
 )
 from index.normalize import (
@@ -55,19 +53,21 @@ from index.postings import Int32Array, Int64Array, Postings
 from index.scoring import (
     DOMAIN,
     EMAIL,
+    KINDS,
     PHONE,
+    SUBSTANCE_CLASSES,
     PairEvidence,
     combine_scores,
     evidence_points,
-    incident_weight,
+    incident_weights,
     points_for,
     points_upper_bound,
     score_of,
     stoplight_of,
 )
 
-_KINDS = tuple(IncidentKind)
-_SUBSTANCES = tuple(SubstanceClass)
+_KINDS = KINDS
+_SUBSTANCES = SUBSTANCE_CLASSES
 _CHANNELS = tuple(Channel)
 _ROLES = tuple(PartyRole)
 _NAME_SEP = "\x1e"
@@ -507,7 +507,12 @@ class Snapshot:
             0.0,
         )
         rows = self._party_incident[parties]
-        weight = self._weights(policy, rows, as_of)
+        weight = incident_weights(
+            policy,
+            self._kinds[rows],
+            self._substances[rows],
+            as_of.toordinal() - self._reported_on[rows],
+        )
         bound = points_upper_bound(policy, similarity, distance, address) * weight
         worth = bound >= points_for(policy, policy.report_score)
         if len(special):
@@ -522,23 +527,12 @@ class Snapshot:
                 distance=float(distance[i]),
                 identifiers=identifier_hits.get(pair, set()),
                 in_area=pair in area_hits,
+                weight=float(weight[i]),
                 policy=policy,
-                as_of=as_of,
             )
             if match is not None:
                 results[owner].append(match)
         return results
-
-    def _weights(self, policy: Policy, rows: Int32Array, as_of: date) -> npt.NDArray[np.float64]:
-        """incident_weight for many incident rows at once."""
-        kind_w = np.array([policy.kind_weights.get(k, 1.0) for k in _KINDS])
-        substance_w = np.array([policy.substance_weights.get(c, 1.0) for c in _SUBSTANCES])
-        age_days = np.maximum(as_of.toordinal() - self._reported_on[rows], 0)
-        recency = np.maximum(
-            0.5 ** (age_days / policy.recency_half_life_days), policy.recency_floor
-        )
-        weights = kind_w[self._kinds[rows]] * substance_w[self._substances[rows]] * recency
-        return np.asarray(weights, np.float64)
 
     def _pair_similarity(
         self, prepared: Sequence[PreparedParty], owners: Int64Array, parties: Int32Array
@@ -579,17 +573,11 @@ class Snapshot:
         distance: float,
         identifiers: set[str],
         in_area: bool,
+        weight: float,
         policy: Policy,
-        as_of: date,
     ) -> Match | None:
         """The explained match of one candidate, or None below the report score."""
         row = int(self._party_incident[party])
-        weight = incident_weight(
-            policy,
-            _KINDS[self._kinds[row]],
-            _SUBSTANCES[self._substances[row]],
-            as_of.toordinal() - int(self._reported_on[row]),
-        )
         country = int(self._party_country[party])
         ev = PairEvidence(
             name_similarity=similarity,

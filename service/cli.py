@@ -31,7 +31,7 @@ from preflight.v1 import preflight_pb2 as pb
 from service import logs
 from service.client import PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
-from service.manifest import ManifestError, rows_done, screen_manifest
+from service.manifest import ManifestError, rows_done, screen_manifest, stoplight_name
 from service.refresh import IndexHolder
 from service.rpc.server import new_holder, start_server
 from service.settings import Settings, SettingsError, load_settings
@@ -233,12 +233,9 @@ def ingest(config: str | None, store_url: str | None, file: Path) -> None:
         sys.exit(1)
 
 
-_STOPLIGHT = {pb.STOPLIGHT_GREEN: "GREEN", pb.STOPLIGHT_AMBER: "AMBER", pb.STOPLIGHT_RED: "RED"}
-
-
 def _print_verdict(reply: pb.ScreenResponse) -> None:
     click.echo(
-        f"{reply.item_id}: {_STOPLIGHT.get(reply.stoplight, '?')} score {reply.score:.1f}  "
+        f"{reply.item_id}: {stoplight_name(reply.stoplight)} score {reply.score:.1f}  "
         f"(index generation {reply.index.generation}, {reply.index.incidents:,} incidents, "
         f"policy {reply.policy_version})"
     )
@@ -248,7 +245,7 @@ def _print_verdict(reply: pb.ScreenResponse) -> None:
                 f"{m.evidence.distance_m:.0f} m" if m.evidence.HasField("distance_m") else "-"
             )
             click.echo(
-                f"  party {party.party_index}: {_STOPLIGHT.get(m.stoplight, '?'):5} {m.score:5.1f} "
+                f"  party {party.party_index}: {stoplight_name(m.stoplight):5} {m.score:5.1f} "
                 f"{m.incident.incident_id} ({pb.IncidentKind.Name(m.incident.kind).lower()[14:]}, "
                 f"{m.incident.reported_on}, {m.incident.reporting_country} "
                 f"{m.incident.agency}, contact {m.incident.contact_ref})"

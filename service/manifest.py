@@ -29,7 +29,11 @@ INPUT_COLUMNS = (
 )  # fmt: skip
 OUTPUT_COLUMNS = ("row", "item_id", "stoplight", "score", "reason_codes", "incident_ids", "error")
 UNKNOWN_CHANNEL = 999
-_STOPLIGHTS = {pb.STOPLIGHT_GREEN: "GREEN", pb.STOPLIGHT_AMBER: "AMBER", pb.STOPLIGHT_RED: "RED"}
+
+
+def stoplight_name(value: int) -> str:
+    """GREEN, AMBER or RED; "" for an unset stoplight."""
+    return pb.Stoplight.Name(value).removeprefix("STOPLIGHT_") if value else ""  # type: ignore[arg-type]
 
 
 class ManifestError(ValueError):
@@ -117,7 +121,7 @@ def _output_rows(
             {m.incident.incident_id for p in verdict.parties for m in p.matches if m.stoplight > 1}
         )
         out.append([
-            number, item_id, _STOPLIGHTS.get(verdict.stoplight, ""), f"{verdict.score:.2f}",
+            number, item_id, stoplight_name(verdict.stoplight), f"{verdict.score:.2f}",
             " ".join(verdict.reason_codes), " ".join(incidents), "",
         ])  # fmt: skip
     return out
