@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install Preflight with its dev tools
 
-system-deps:  ## install redis-server with apt-get when it is missing (the tests start their own)
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server with apt-get"; \
+system-deps:  ## install redis-server and promtool (Debian's prometheus) with apt-get when missing
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt-get"; \
 	  SUDO=$$(command -v sudo || true); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
 
 format: $(STAMP)  ## rewrite the code in the project's format
 	$(VENV)/bin/ruff format $(SRC)

@@ -774,6 +774,12 @@ class IndexView:
         overlay = self.overlay.incident_count if self.overlay else 0
         return self.base.incident_count - len(self.masked_rows) + overlay
 
+    @property
+    def party_count(self) -> int:
+        """Parties held in the index structures (a changed incident's old parties stay in the
+        base, masked, until the next compaction)."""
+        return self.base.party_count + (self.overlay.party_count if self.overlay else 0)
+
     def apply(
         self,
         upserts: Iterable[Incident] = (),

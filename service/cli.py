@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import gc
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,13 @@ from service import logs
 from service.client import PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
 from service.manifest import ManifestError, rows_done, screen_manifest, stoplight_name
+from service.metrics import (
+    ServerMetrics,
+    enable_multiprocess,
+    exporter_registry,
+    forget_worker,
+    serve_metrics,
+)
 from service.refresh import IndexHolder
 from service.rpc.server import new_holder, start_server
 from service.settings import Settings, SettingsError, load_settings
@@ -70,19 +80,41 @@ def main() -> None:
 @click.option("--listen", help="host:port to listen on")
 @click.option("--threads", type=int, help="gRPC handler threads per process")
 @click.option("--workers", type=int, help="server processes sharing the port (0 = cores)")
+@click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint ('' = none)")
 def serve(
+    *,
     config: str | None,
     store_url: str | None,
     listen: str | None,
     threads: int | None,
     workers: int | None,
+    metrics_listen: str | None,
 ) -> None:
     """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
     settings = _settings(config, store_url=store_url, listen=listen, threads=threads,
-                         workers=workers)  # fmt: skip
+                         workers=workers, metrics_listen=metrics_listen)  # fmt: skip
+    metrics_dir = Path(settings.metrics_dir or tempfile.mkdtemp(prefix="preflight-metrics-"))
+    enable_multiprocess(metrics_dir)  # before any metric exists, here or in a worker
+    try:
+        sys.exit(_serve(settings))
+    finally:
+        if not settings.metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _export_metrics(settings: Settings, workers: Mapping[int, int]) -> None:
+    if settings.metrics_listen:
+        port = serve_metrics(settings.metrics_listen, exporter_registry(lambda: workers,
+                                                                        len(workers)))  # fmt: skip
+        host = settings.metrics_listen.rpartition(":")[0]
+        click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+
+
+def _serve(settings: Settings) -> int:
     count = settings.workers or default_workers()
     if count == 1 or settings.listen.endswith(":0"):
-        sys.exit(_serve_one(settings, 0, None))
+        _export_metrics(settings, {0: os.getpid()})
+        return _serve_one(settings, 0, None)
     # Load once, then fork: the workers share the snapshot's pages copy-on-write.
     logs.configure(settings.log_format, settings.log_level)
     holder = new_holder(settings)
@@ -94,7 +126,11 @@ def serve(
         raise click.ClickException(f"cannot load the index: {exc}") from exc
     holder.store.close()  # no store connection may cross the fork
     gc.freeze()
-    sys.exit(run_workers(count, lambda number: _serve_one(settings, number, holder)))
+    workers, supervise = run_workers(
+        count, lambda number: _serve_one(settings, number, holder), on_exit=forget_worker
+    )
+    _export_metrics(settings, workers)  # after the fork: no exporter thread in the workers
+    return supervise()
 
 
 def _serve_one(settings: Settings, number: int, holder: IndexHolder | None) -> int:
@@ -102,7 +138,7 @@ def _serve_one(settings: Settings, number: int, holder: IndexHolder | None) -> i
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    running = start_server(settings, holder)
+    running = start_server(settings, holder, ServerMetrics())
     state = "index loaded" if running.holder.view is not None else "loading the index…"
     click.echo(
         f"preflight worker {number} listening on {settings.listen.rsplit(':', 1)[0]}:"

@@ -41,6 +41,7 @@ class IndexStatus:
     store_reachable: bool
     last_error: str
     invalid_documents: int  # stored documents skipped because they do not decode
+    parties: int = 0
 
 
 def _trim_heap() -> None:
@@ -64,7 +65,9 @@ class IndexHolder:
         self._store = store
         self._poll_interval_s = poll_interval_s
         self._compact_after = compact_after
-        self._on_event = on_event or (lambda event, fields: None)
+        self._listeners: list[Callable[[str, dict[str, object]], None]] = []
+        if on_event is not None:
+            self._listeners.append(on_event)
         self._view: IndexView | None = None
         self._cursor = ""
         self._generation = 0
@@ -84,9 +87,7 @@ class IndexHolder:
         """A malformed stored document is skipped, counted and reported; it never stops a
         build or the tailer."""
         self._invalid_documents += 1
-        self._on_event(
-            "invalid document skipped", {"incident_id": incident_id, "error": str(error)}
-        )
+        self._emit("invalid document skipped", {"incident_id": incident_id, "error": str(error)})
 
     def _fetch(self, changed: Iterable[str]) -> tuple[list[str], dict[str, Incident]]:
         """The changed ids to apply and their stored incidents. An id whose document is
@@ -100,6 +101,14 @@ class IndexHolder:
 
         found = self._store.get_many(ids, skip)
         return [i for i in ids if i not in invalid], found
+
+    def add_listener(self, on_event: Callable[[str, dict[str, object]], None]) -> None:
+        """Also tell `on_event` what happens (a worker adds its metrics after the fork)."""
+        self._listeners.append(on_event)
+
+    def _emit(self, event: str, fields: dict[str, object]) -> None:
+        for listener in self._listeners:
+            listener(event, fields)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -126,6 +135,7 @@ class IndexHolder:
             store_reachable=self._reachable,
             last_error=self._last_error,
             invalid_documents=self._invalid_documents,
+            parties=view.party_count if view else 0,
         )
 
     # --- loading -----------------------------------------------------------------------
@@ -143,7 +153,7 @@ class IndexHolder:
         seconds = time.perf_counter() - started
         self._build_seconds = seconds
         _trim_heap()
-        self._on_event("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
+        self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
         return IndexView.of(snapshot), cursor
 
     def load(self) -> None:
@@ -163,7 +173,7 @@ class IndexHolder:
             while True:
                 batch = self._store.changes_since(self._cursor)
                 if batch.reset:
-                    self._on_event("change feed reset", {"cursor": self._cursor})
+                    self._emit("change feed reset", {"cursor": self._cursor})
                     self.load()
                     return applied
                 if not batch.changes:
@@ -176,7 +186,7 @@ class IndexHolder:
         except StoreError as exc:
             self._reachable = False
             self._last_error = str(exc)
-            self._on_event("change feed error", {"error": str(exc)})
+            self._emit("change feed error", {"error": str(exc)})
             return 0
 
     def _apply(self, batch: ChangeBatch) -> int:
@@ -196,7 +206,7 @@ class IndexHolder:
             view, cursor = self._build()
         except Exception as exc:  # a failed build, whatever the cause, never replaces a view
             self._last_error = f"build failed: {exc}"
-            self._on_event("index build failed", {"error": str(exc)})
+            self._emit("index build failed", {"error": str(exc)})
             return
         with self._lock:
             replay = self._store.changes_since(cursor, limit=1_000_000)
@@ -224,6 +234,7 @@ class IndexHolder:
             except StoreError as exc:
                 self._reachable = False
                 self._last_error = str(exc)
+                self._emit("index load failed", {"error": str(exc)})
                 self._stop.wait(1.0)
         while not self._stop.wait(self._poll_interval_s):
             self.poll()
@@ -247,6 +258,10 @@ class IndexHolder:
         while self._view is None and time.monotonic() < deadline:
             time.sleep(0.01)
         return self._view is not None
+
+    def wait_stopped(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for `stop()`; whether it was called."""
+        return self._stop.wait(timeout_s)
 
     @property
     def stopped(self) -> bool:

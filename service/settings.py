@@ -30,6 +30,12 @@ class Settings:
     )
     redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
     listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
+    metrics_listen: str = _setting(
+        "127.0.0.1:9464", "Prometheus `/metrics` listen address (host:port); empty = none."
+    )
+    metrics_dir: str = _setting(
+        "", "Folder for the workers' metric files; empty = a fresh temporary folder per run."
+    )
     workers: int = _setting(0, "Server processes sharing the port; 0 = one per CPU core.")
     threads: int = _setting(4, "gRPC handler threads per process.")
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")

@@ -310,4 +310,5 @@ def status_to_pb(status: IndexStatus, now: float) -> pb.IndexStatus:
         build_seconds=status.build_seconds,
         last_error=status.last_error,
         invalid_documents=status.invalid_documents,
+        parties=status.parties,
     )

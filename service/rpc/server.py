@@ -15,9 +15,15 @@ from grpc_reflection.v1alpha import reflection
 from index.policy import DEFAULT_POLICY, Policy, parse_policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.metrics import ServerMetrics
 from service.refresh import IndexHolder
-from service.rpc.interceptors import ErrorInterceptor
-from service.rpc.servicers import IncidentServicer, IndexServicer, ScreeningServicer
+from service.rpc.interceptors import ErrorInterceptor, MetricsInterceptor
+from service.rpc.servicers import (
+    IncidentServicer,
+    IndexServicer,
+    ScreeningServicer,
+    VerdictObserver,
+)
 from service.settings import Settings
 from service.store import open_store
 from service.store.base import IncidentStore
@@ -52,7 +58,10 @@ class Running:
         self.store.close()
 
 
-_WARNINGS = frozenset({"invalid document skipped", "change feed error", "index build failed"})
+_WARNINGS = frozenset(
+    {"invalid document skipped", "change feed error", "index build failed", "index load failed"}
+)
+STATUS_PUBLISH_INTERVAL_S = 1.0
 
 
 def log_index_event(event: str, fields: dict[str, object]) -> None:
@@ -70,14 +79,37 @@ def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexH
     )
 
 
-def start_server(settings: Settings, holder: IndexHolder | None = None) -> Running:
+def anonymous_caller(context: grpc.ServicerContext) -> str:
+    return "anonymous"
+
+
+def _publish_status(holder: IndexHolder, metrics: ServerMetrics) -> None:
+    """The index gauges, refreshed from the holder's status every second until it stops."""
+    while True:
+        metrics.publish_status(holder.status())
+        if holder.wait_stopped(STATUS_PUBLISH_INTERVAL_S):
+            return
+
+
+def start_server(
+    settings: Settings,
+    holder: IndexHolder | None = None,
+    metrics: ServerMetrics | None = None,
+) -> Running:
     """Start serving; health says SERVING once the first snapshot is loaded (at once when the
-    holder comes loaded, as in a worker forked after the parent loaded it)."""
+    holder comes loaded, as in a worker forked after the parent loaded it). With `metrics`,
+    every call, verdict and index change is counted there."""
     holder = holder or new_holder(settings)
     store = holder.store
+    interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
+    observe: VerdictObserver | None = None
+    if metrics is not None:
+        interceptors.insert(0, MetricsInterceptor(metrics, anonymous_caller))
+        holder.add_listener(metrics.observe_index_event)
+        observe = metrics.observe_verdicts
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -88,7 +120,7 @@ def start_server(settings: Settings, holder: IndexHolder | None = None) -> Runni
     )
     policy = load_policy(settings)
     pb_grpc.add_ScreeningServiceServicer_to_server(
-        ScreeningServicer(holder, policy, settings.max_batch_items), server
+        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe), server
     )
     pb_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(store, settings.max_batch_items), server
@@ -116,4 +148,8 @@ def start_server(settings: Settings, holder: IndexHolder | None = None) -> Runni
         log.info("serving", extra={"incidents": holder.status().incidents, "port": port})
 
     threading.Thread(target=mark_serving, name="health", daemon=True).start()
+    if metrics is not None:
+        threading.Thread(
+            target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
+        ).start()
     return Running(server, port, holder, store, health_servicer)

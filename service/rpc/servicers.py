@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 
 import grpc
 
 from index.errors import FieldViolation, ValidationError
-from index.model import Incident, IncidentStatus, Query, incident_violations, validate_query
+from index.model import (
+    Incident,
+    IncidentStatus,
+    Query,
+    Result,
+    incident_violations,
+    validate_query,
+)
 from index.policy import Policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
@@ -22,6 +29,11 @@ from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
+VerdictObserver = Callable[[str, Sequence[Result], int], None]
+
+
+def _ignore_verdicts(rpc: str, results: Sequence[Result], invalid_items: int) -> None:
+    pass
 
 
 def _check_deadline(context: grpc.ServicerContext) -> None:
@@ -37,11 +49,13 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         policy: Policy,
         max_batch_items: int,
         today: Callable[[], date] = date.today,
+        observe: VerdictObserver | None = None,
     ) -> None:
         self._holder = holder
         self._policy = policy
         self._max_batch_items = max_batch_items
         self._today = today
+        self._observe = observe or _ignore_verdicts
 
     def _age_s(self) -> float:
         status = self._holder.status()
@@ -55,6 +69,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         query = convert.query_from_pb(request)
         _check_deadline(context)
         result = view.screen(query, self._policy, self._today())
+        self._observe("Screen", (result,), 0)
         return convert.response_to_pb(result, self._age_s())
 
     def ScreenBatch(
@@ -75,6 +90,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         _check_deadline(context)
         age = self._age_s()
         results = view.screen_many([q for _, q in valid], self._policy, self._today())
+        self._observe("ScreenBatch", results, len(entries))
         for (i, _), result in zip(valid, results, strict=True):
             entries.append(
                 pb.ScreenBatchEntry(index=i, verdict=convert.response_to_pb(result, age))

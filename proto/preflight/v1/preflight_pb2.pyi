@@ -977,6 +977,7 @@ class IndexStatus(_message.Message):
     BUILD_SECONDS_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     INVALID_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    PARTIES_FIELD_NUMBER: _builtins.int
     loaded: _builtins.bool
     generation: _builtins.int
     incidents: _builtins.int
@@ -989,6 +990,8 @@ class IndexStatus(_message.Message):
     last_error: _builtins.str
     invalid_documents: _builtins.int
     """stored documents skipped because they do not decode"""
+    parties: _builtins.int
+    """incident parties held in the index"""
     @_builtins.property
     def built_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1008,10 +1011,11 @@ class IndexStatus(_message.Message):
         build_seconds: _builtins.float = ...,
         last_error: _builtins.str = ...,
         invalid_documents: _builtins.int = ...,
+        parties: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["built_at", b"built_at", "last_change_applied_at", b"last_change_applied_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "built_at", b"built_at", "delta_changes", b"delta_changes", "generation", b"generation", "incidents", b"incidents", "invalid_documents", b"invalid_documents", "last_change_applied_at", b"last_change_applied_at", "last_error", b"last_error", "loaded", b"loaded", "staleness_seconds", b"staleness_seconds", "store_cursor", b"store_cursor", "store_reachable", b"store_reachable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "built_at", b"built_at", "delta_changes", b"delta_changes", "generation", b"generation", "incidents", b"incidents", "invalid_documents", b"invalid_documents", "last_change_applied_at", b"last_change_applied_at", "last_error", b"last_error", "loaded", b"loaded", "parties", b"parties", "staleness_seconds", b"staleness_seconds", "store_cursor", b"store_cursor", "store_reachable", b"store_reachable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

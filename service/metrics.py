@@ -1,0 +1,301 @@
+"""Prometheus metrics: the standard gRPC server vocabulary plus `preflight_*` domain metrics.
+
+Every metric lives in one `ServerMetrics` object bound to a registry, so a test can hold a
+fresh one. `preflight serve` runs in prometheus-client's multiprocess mode (one mmap file per
+worker in a shared folder, summed by the exporter), so `enable_multiprocess` must run before
+the first `ServerMetrics` is created. Labels are bounded: RPC names, status codes, stoplights,
+reason codes and configured caller names; never an item id, an incident id or a party.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import grpc
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+    values,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+from index.model import ReasonCode, Result, Stoplight
+from service.refresh import IndexStatus
+
+# The latency SLO: 99% of unary Screen calls answered within this many seconds. One histogram
+# bucket sits exactly on it, so the SLO ratio needs no interpolation.
+SLO_SECONDS = 0.005
+LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, SLO_SECONDS, 0.01, 0.025, 0.05, 0.1, 0.25,
+                   0.5, 1.0)  # fmt: skip
+BUILD_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+# grpc_code values as the standard (Go) server metrics write them, so stock dashboards work.
+GRPC_CODE_NAMES = {
+    code: "OK" if code is grpc.StatusCode.OK else code.name.title().replace("_", "")
+    for code in grpc.StatusCode
+}
+GRPC_CODE_NAMES[grpc.StatusCode.CANCELLED] = "Canceled"
+REJECTED_CODES = frozenset(
+    {"InvalidArgument", "ResourceExhausted", "Unauthenticated", "PermissionDenied"}
+)
+GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+def enable_multiprocess(directory: Path) -> None:
+    """Switch this process (and the workers it forks) to multiprocess mode, in an empty
+    `directory` (files left by an earlier run would be summed in)."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+def split_method(full_method: str) -> tuple[str, str]:
+    """`/preflight.v1.ScreeningService/Screen` → (`preflight.v1.ScreeningService`, `Screen`)."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return service or "unknown", method or "unknown"
+
+
+class ServerMetrics:
+    """The metric families one server process writes."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = registry if registry is not None else CollectorRegistry()
+        self.registry = r
+        self.grpc_started = Counter(
+            "grpc_server_started_total", "RPCs started on the server.", GRPC_LABELS, registry=r
+        )
+        self.grpc_handled = Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, by status code.",
+            (*GRPC_LABELS, "grpc_code"),
+            registry=r,
+        )
+        self.grpc_handling = Histogram(
+            "grpc_server_handling_seconds",
+            "Time from receiving an RPC to sending its answer (seconds).",
+            GRPC_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.grpc_received = Counter(
+            "grpc_server_msg_received_total", "Messages received.", GRPC_LABELS, registry=r
+        )
+        self.grpc_sent = Counter(
+            "grpc_server_msg_sent_total", "Messages sent.", GRPC_LABELS, registry=r
+        )
+        self.items = Counter(
+            "preflight_items_screened_total",
+            "Items screened (each item of a batch counts), with a verdict or an item error.",
+            ("rpc",),
+            registry=r,
+        )
+        self.invalid_items = Counter(
+            "preflight_invalid_items_total",
+            "Batch items answered with their own validation error instead of a verdict.",
+            ("rpc",),
+            registry=r,
+        )
+        self.verdicts = Counter(
+            "preflight_verdicts_total", "Verdicts given, by stoplight.", ("stoplight",), registry=r
+        )
+        self.matches = Counter(
+            "preflight_matches_total",
+            "Verdicts carrying each reason code.",
+            ("reason",),
+            registry=r,
+        )
+        self.rejected = Counter(
+            "preflight_rejected_requests_total",
+            "Requests refused (bad input, over a limit, not authenticated or not allowed).",
+            ("caller", "grpc_code"),
+            registry=r,
+        )
+
+        def live_max(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, multiprocess_mode="livemax", registry=r)
+
+        def live_min(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, multiprocess_mode="livemin", registry=r)
+
+        self.index_loaded = live_min(
+            "preflight_index_loaded", "1 once a snapshot is loaded (worst worker)."
+        )
+        self.index_incidents = live_max("preflight_index_incidents", "Incidents in the index.")
+        self.index_parties = live_max(
+            "preflight_index_parties", "Incident parties held in the index."
+        )
+        self.index_generation = live_max(
+            "preflight_index_generation", "Generation of the index being served."
+        )
+        self.index_delta = live_max(
+            "preflight_index_delta_changes",
+            "Changes applied on top of the snapshot since its build.",
+        )
+        self.last_build = live_min(
+            "preflight_index_last_build_timestamp_seconds",
+            "Unix time of the last successful snapshot build (oldest worker).",
+        )
+        self.last_change = live_min(
+            "preflight_index_last_change_applied_timestamp_seconds",
+            "Unix time a change from the store was last applied (oldest worker; 0 before one).",
+        )
+        self.synced = live_min(
+            "preflight_index_synced_timestamp_seconds",
+            "Unix time the index last read the whole change feed without error (oldest worker).",
+        )
+        self.store_reachable = live_min(
+            "preflight_store_reachable", "1 when the last store read succeeded."
+        )
+        self.invalid_documents = live_max(
+            "preflight_index_invalid_documents",
+            "Stored documents skipped because they do not decode.",
+        )
+        self.last_build_duration = live_max(
+            "preflight_index_last_build_duration_seconds",
+            "Duration of the last successful snapshot build (seconds).",
+        )
+        self.build_seconds = Histogram(
+            "preflight_index_build_seconds",
+            "Snapshot build duration (seconds).",
+            buckets=BUILD_BUCKETS,
+            registry=r,
+        )
+        self.build_failures = Counter(
+            "preflight_index_build_failures_total",
+            "Snapshot builds that failed (the previous snapshot kept serving).",
+            registry=r,
+        )
+        self.feed_errors = Counter(
+            "preflight_change_feed_errors_total", "Failed reads of the change feed.", registry=r
+        )
+        self.feed_resets = Counter(
+            "preflight_change_feed_resets_total",
+            "Change feed trimmed or regressed past the reader: full reloads.",
+            registry=r,
+        )
+        self.index_loaded.set(0)
+        self.store_reachable.set(0)
+        for stoplight in Stoplight:
+            self.verdicts.labels(stoplight.name)
+        for rpc in ("Screen", "ScreenBatch"):
+            self.items.labels(rpc)
+            self.invalid_items.labels(rpc)
+
+    def observe_verdicts(self, rpc: str, results: Sequence[Result], invalid_items: int) -> None:
+        """Count a request's verdicts: one increment per label, however large the batch."""
+        self.items.labels(rpc).inc(len(results) + invalid_items)
+        if invalid_items:
+            self.invalid_items.labels(rpc).inc(invalid_items)
+        for stoplight, count in Tally(r.stoplight.name for r in results).items():
+            self.verdicts.labels(stoplight).inc(count)
+        reasons: Tally[ReasonCode] = Tally(code for r in results for code in r.reasons)
+        for reason, count in reasons.items():
+            self.matches.labels(reason.value).inc(count)
+
+    def observe_index_event(self, event: str, fields: Mapping[str, object]) -> None:
+        if event == "index built":
+            seconds = fields.get("seconds")
+            if isinstance(seconds, float):
+                self.build_seconds.observe(seconds)
+        elif event in ("index build failed", "index load failed"):
+            self.build_failures.inc()
+        elif event == "change feed error":
+            self.feed_errors.inc()
+        elif event == "change feed reset":
+            self.feed_resets.inc()
+
+    def publish_status(self, status: IndexStatus) -> None:
+        self.index_loaded.set(1 if status.loaded else 0)
+        self.index_incidents.set(status.incidents)
+        self.index_parties.set(status.parties)
+        self.index_generation.set(status.generation)
+        self.index_delta.set(status.delta_changes)
+        self.last_build.set(status.built_at)
+        self.last_build_duration.set(status.build_seconds)
+        self.last_change.set(status.last_change_applied_at)
+        self.synced.set(status.last_poll_ok_at)
+        self.store_reachable.set(1 if status.store_reachable else 0)
+        self.invalid_documents.set(status.invalid_documents)
+
+
+def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds, resident bytes) of a live process from /proc; None once it has exited."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        statm = Path(f"/proc/{pid}/statm").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, int(statm.split()[1]) * os.sysconf(
+        "SC_PAGE_SIZE"
+    )
+
+
+class WorkerCollector(Collector):
+    """CPU and memory of each worker process, read at scrape time by the process that serves
+    /metrics, plus how many workers are configured and alive (for the worker-down alert)."""
+
+    def __init__(self, workers: Callable[[], Mapping[int, int]], configured: int) -> None:
+        self._workers = workers
+        self._configured = configured
+
+    def collect(self) -> Iterable[Metric]:
+        cpu = CounterMetricFamily(
+            "preflight_worker_cpu_seconds", "CPU time of a worker process.", labels=["worker"]
+        )
+        rss = GaugeMetricFamily(
+            "preflight_worker_resident_memory_bytes",
+            "Resident memory of a worker process.",
+            labels=["worker"],
+        )
+        alive = 0
+        for number, pid in sorted(self._workers().items()):
+            usage = _cpu_and_rss(pid)
+            if usage is None:
+                continue
+            alive += 1
+            cpu.add_metric([str(number)], usage[0])
+            rss.add_metric([str(number)], usage[1])
+        yield cpu
+        yield rss
+        yield GaugeMetricFamily(
+            "preflight_workers_configured", "Worker processes configured.", self._configured
+        )
+        yield GaugeMetricFamily("preflight_workers_alive", "Worker processes running.", alive)
+
+
+def exporter_registry(
+    workers: Callable[[], Mapping[int, int]], configured: int
+) -> CollectorRegistry:
+    """The registry /metrics serves in multiprocess mode: every worker's files, summed, plus
+    the workers' processes."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(WorkerCollector(workers, configured))
+    return registry
+
+
+def forget_worker(pid: int) -> None:
+    """Drop an exited worker's live gauges (its counters stay in the sums)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def serve_metrics(listen: str, registry: CollectorRegistry) -> int:
+    """Serve `registry` at http://LISTEN/metrics from a daemon thread; the bound port."""
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    return int(server.server_port)
