@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format test eval bench clean proto proto-check run bench-service
+.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,11 @@ lint: $(STAMP)  ## format check, ruff, mypy --strict and the import contracts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) system-deps lint proto-check  ## set up, lint, proto drift check, and the whole test suite (index coverage >= 95%)
+rules-test: system-deps  ## promtool: check the Prometheus rules and run their unit tests
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml
+
+test: $(STAMP) system-deps lint proto-check rules-test  ## set up, lint, proto drift check, rule tests, and the whole test suite (index coverage >= 95%)
 	$(VENV)/bin/pytest --cov --cov-report=term
 
 eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json

@@ -20,6 +20,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def promtool() -> str:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed: `make test` installs Debian's prometheus package")
+    return binary
+
+
 class RedisServer:
     def __init__(self, directory: Path, *extra: str) -> None:
         self.port = free_port()

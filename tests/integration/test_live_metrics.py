@@ -4,7 +4,6 @@ processes listed, and `promtool check metrics` happy with the exposition."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,16 +20,9 @@ from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.cli import main
 from service.client import wait_serving
-from tests.conftest import free_port
+from tests.conftest import free_port, promtool
 
 CALLS = 40
-
-
-def promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool is not installed: `make test` installs Debian's prometheus package")
-    return binary
 
 
 def scrape(port: int) -> str:
