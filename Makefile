@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SRC := index service tests benchmarks
+SRC := index service tests benchmarks loadtest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service
+.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service loadtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ proto-check: $(STAMP)  ## fail when the committed generated files differ from th
 	  cmp -s $$tmp/preflight/v1/$$f proto/preflight/v1/$$f || \
 	    { echo "proto/preflight/v1/$$f is stale: run make proto"; exit 1; }; \
 	done; echo "generated code matches the .proto"
+
+loadtest: $(STAMP)  ## locust postal + customs scenarios against a served 1M-incident store -> reports/loadtest.json
+	$(PY) -m loadtest.run
 
 bench-service: $(STAMP)  ## the whole service at 1M incidents: start-up, unary, manifest, freshness -> reports/bench-service.json
 	$(PY) -m benchmarks.bench_service

@@ -29,6 +29,7 @@ import orjson
 
 from index.model import Incident, Party, PartyRole, s10_check_digit
 from index.synthetic import Generator
+from loadtest.traffic import STORE_SEED
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.client import PreflightClient, wait_serving
@@ -42,8 +43,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _fill(store: SqliteStore, count: int) -> None:
-    gen = Generator(seed=5)
+def fill_seeded(store: SqliteStore, count: int) -> None:
+    """Incidents 0..count-1 of the benchmark seed (what loadtest.traffic draws hits from)."""
+    gen = Generator(seed=STORE_SEED)
     batch: list[Incident] = []
     for number in range(count):
         batch.append(gen.incident_at(number))
@@ -192,7 +194,7 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         store = SqliteStore(db)
         started = time.perf_counter()
-        _fill(store, args.incidents)
+        fill_seeded(store, args.incidents)
         print(f"stored {args.incidents:,} incidents in {time.perf_counter() - started:.0f} s")
         port = _free_port()
         target = f"127.0.0.1:{port}"
