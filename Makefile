@@ -61,7 +61,9 @@ run: $(STAMP)  ## set up, load demo incidents into the embedded store, serve on 
 	@echo "In another terminal, screen an item (expect RED):"
 	@echo "  $(VENV)/bin/preflight screen --business-name 'Shanghai Hongda Chemical Co., Ltd' --country CN --phone '+86 21 5555 0188'"
 	@echo ""
-	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:50051
+	@echo "Serving WITHOUT TLS (--allow-plaintext) on loopback: local development only."
+	@echo "Metrics: http://127.0.0.1:9464/metrics"
+	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:50051 --allow-plaintext
 
 clean:  ## remove the venv, caches and reports
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info .preflight

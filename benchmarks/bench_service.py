@@ -201,7 +201,8 @@ def main() -> None:
         launched = time.monotonic()
         server = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--store-url", f"sqlite:///{db}",
-             "--listen", target, "--workers", str(args.workers), "--threads", "4"],
+             "--listen", target, "--workers", str(args.workers), "--threads", "4",
+             "--allow-plaintext"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -126,7 +126,7 @@ def main() -> None:
         target, metrics_port = f"127.0.0.1:{free_port()}", free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--store-url", f"sqlite:///{db}",
-             "--listen", target, "--workers", str(args.workers),
+             "--listen", target, "--workers", str(args.workers), "--allow-plaintext",
              "--metrics-listen", f"127.0.0.1:{metrics_port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import os
+import secrets
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,9 @@ from index.model import (
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from service import logs
-from service.client import PreflightClient
+from service.auth import CallersError, hash_api_key, load_access
+from service.certs import make_development_pki
+from service.client import Connection, PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
 from service.manifest import ManifestError, rows_done, screen_manifest, stoplight_name
 from service.metrics import (
@@ -43,7 +47,7 @@ from service.metrics import (
     serve_metrics,
 )
 from service.refresh import IndexHolder
-from service.rpc.server import new_holder, start_server
+from service.rpc.server import new_holder, server_credentials, start_server
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
 from service.store.base import PutOutcome, StoreError
@@ -64,9 +68,32 @@ config_option = click.option(
     "--config", type=click.Path(dir_okay=False), help="Settings file (TOML)."
 )
 store_option = click.option("--store-url", help="sqlite:///PATH or redis://HOST:PORT/DB")
-target_option = click.option(
-    "--target", default="127.0.0.1:50051", show_default=True, help="Server address."
-)
+_CONNECTION_OPTIONS = (
+    click.option("--target", default="127.0.0.1:50051", show_default=True,
+                 help="Server address."),
+    click.option("--ca-file", envvar="PREFLIGHT_CA_FILE", default="",
+                 help="CA that signed the server certificate (TLS); none = plaintext."),
+    click.option("--cert-file", envvar="PREFLIGHT_CERT_FILE", default="",
+                 help="This agency's client certificate (mTLS)."),
+    click.option("--key-file", envvar="PREFLIGHT_KEY_FILE", default="",
+                 help="The client certificate's private key."),
+    click.option("--api-key", envvar="PREFLIGHT_API_KEY", default="",
+                 help="API key instead of a client certificate (over TLS only)."),
+)  # fmt: skip
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target and the TLS / API-key options, handed to the command as one Connection."""
+
+    @functools.wraps(command)
+    def with_connection(**kwargs: Any) -> Any:
+        names = ("target", "ca_file", "cert_file", "key_file", "api_key")
+        connection = Connection(*(kwargs.pop(n) for n in names))
+        return command(connection=connection, **kwargs)
+
+    for option in reversed(_CONNECTION_OPTIONS):
+        with_connection = option(with_connection)
+    return with_connection
 
 
 @click.group()
@@ -81,6 +108,8 @@ def main() -> None:
 @click.option("--threads", type=int, help="gRPC handler threads per process")
 @click.option("--workers", type=int, help="server processes sharing the port (0 = cores)")
 @click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint ('' = none)")
+@click.option("--allow-plaintext", is_flag=True, default=None,
+              help="Serve without TLS (local development only).")  # fmt: skip
 def serve(
     *,
     config: str | None,
@@ -89,10 +118,17 @@ def serve(
     threads: int | None,
     workers: int | None,
     metrics_listen: str | None,
+    allow_plaintext: bool | None,
 ) -> None:
     """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
     settings = _settings(config, store_url=store_url, listen=listen, threads=threads,
-                         workers=workers, metrics_listen=metrics_listen)  # fmt: skip
+                         workers=workers, metrics_listen=metrics_listen,
+                         allow_plaintext=1 if allow_plaintext else None)  # fmt: skip
+    try:  # refuse a bad security setup before loading anything
+        server_credentials(settings)
+        load_access(settings.callers_file, settings.rate_limit_per_s, settings.rate_burst)
+    except (SettingsError, CallersError, OSError) as exc:
+        raise click.UsageError(str(exc)) from exc
     metrics_dir = Path(settings.metrics_dir or tempfile.mkdtemp(prefix="preflight-metrics-"))
     enable_multiprocess(metrics_dir)  # before any metric exists, here or in a worker
     try:
@@ -293,7 +329,7 @@ def _print_verdict(reply: pb.ScreenResponse) -> None:
 
 
 @main.command()
-@target_option
+@connection_options
 @click.option("--item-id", default="EE471108151FR", show_default=True)
 @click.option("--role", type=click.Choice(["exporter", "importer", "other"]), default="exporter")
 @click.option("--name", default="")
@@ -307,7 +343,7 @@ def _print_verdict(reply: pb.ScreenResponse) -> None:
 @click.option("--email", multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
 def screen(  # noqa: PLR0917 - one parameter per command-line flag
-    target: str, item_id: str, role: str, name: str, business_name: str, country: str,
+    connection: Connection, item_id: str, role: str, name: str, business_name: str, country: str,
     city: str, postcode: str, lat: float | None, lon: float | None, phone: tuple[str, ...],
     email: tuple[str, ...], as_json: bool,
 ) -> None:  # fmt: skip
@@ -322,7 +358,7 @@ def screen(  # noqa: PLR0917 - one parameter per command-line flag
     request = pb.ScreenRequest(
         item=pb.Item(item_id=item_id, channel=pb.CHANNEL_PARCEL_POST), parties=[party]
     )
-    with PreflightClient(target) as client:
+    with PreflightClient(connection) as client:
         reply = client.screen(request)
     if as_json:
         click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
@@ -334,19 +370,21 @@ EXIT_ALL_GREEN, EXIT_HITS, EXIT_ROW_ERRORS = 0, 1, 3
 
 
 @main.command()
-@target_option
+@connection_options
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--batch-size", default=500, show_default=True, help="Items per ScreenBatch call.")
 @click.option("--in-flight", default=3, show_default=True, help="Batches in flight at once.")
-def manifest(target: str, source: Path, output: Path, batch_size: int, in_flight: int) -> None:
+def manifest(
+    connection: Connection, source: Path, output: Path, batch_size: int, in_flight: int
+) -> None:
     """Screen a customs manifest (CSV, columns in the README) into OUTPUT (CSV).
 
     Exit status: 0 all green, 1 hits found, 3 some rows could not be screened (their error is in
     the output); an interrupted run resumes after the rows already in OUTPUT."""
     total = max(sum(1 for _ in source.open(encoding="utf-8-sig")) - 1, 0)
     with (
-        PreflightClient(target, timeout_s=30.0) as client,
+        PreflightClient(connection, timeout_s=30.0) as client,
         tqdm(
             total=total, initial=rows_done(output), unit="item", desc="screening", file=sys.stderr
         ) as bar,
@@ -368,9 +406,47 @@ def manifest(target: str, source: Path, output: Path, batch_size: int, in_flight
 
 
 @main.command()
-@target_option
-def status(target: str) -> None:
+@connection_options
+def status(connection: Connection) -> None:
     """The server's index status as JSON."""
-    with PreflightClient(target) as client:
+    with PreflightClient(connection) as client:
         reply = client.index_status()
     click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    default=("127.0.0.1", "localhost"),
+    show_default=True,
+    help="Server names (DNS or IP) the server certificate covers.",
+)
+@click.option("--client", "clients", multiple=True, default=("dev-agency",), show_default=True,
+              help="A client certificate per agency system (its CN and DNS SAN).")  # fmt: skip
+def certs(directory: Path, hosts: tuple[str, ...], clients: tuple[str, ...]) -> None:
+    """Make a development CA, a server certificate and client certificates in DIRECTORY."""
+    for path in make_development_pki(directory, hosts, clients):
+        click.echo(str(path))
+    click.echo(
+        f"\nserve:   PREFLIGHT_TLS_CERT_FILE={directory}/server.crt "
+        f"PREFLIGHT_TLS_KEY_FILE={directory}/server.key "
+        f"PREFLIGHT_TLS_CLIENT_CA_FILE={directory}/ca.crt preflight serve\n"
+        f'callers: certificate_names = ["{clients[0] if clients else "NAME"}"]\n'
+        f"screen:  preflight screen --ca-file {directory}/ca.crt "
+        f"--cert-file {directory}/{clients[0] if clients else 'NAME'}.crt "
+        f"--key-file {directory}/{clients[0] if clients else 'NAME'}.key …",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("caller")
+def apikey(caller: str) -> None:
+    """A new API key for CALLER, and the digest to put in the callers file (the key itself
+    is shown once and stored nowhere)."""
+    key = secrets.token_urlsafe(32)
+    click.echo(f"API key (give it to {caller}, over a secure channel): {key}")
+    click.echo(f'callers file:\n[callers.{caller}]\napi_key_sha256 = ["{hash_api_key(key)}"]')

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -15,6 +17,35 @@ from preflight.v1 import preflight_pb2_grpc as pb_grpc
 
 Reply = TypeVar("Reply")
 DEFAULT_TIMEOUT_S = 2.0
+API_KEY_HEADER = "x-api-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where the server is and how to prove who we are: TLS with the server's CA, then a
+    client certificate (mTLS) or an API key. No CA = plaintext (local development)."""
+
+    target: str = "127.0.0.1:50051"
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    api_key: str = ""
+
+    def channel(self) -> grpc.Channel:
+        if not self.ca_file:
+            if self.api_key or self.cert_file:
+                raise ValueError("credentials are only sent over TLS: give the server's CA file")
+            return grpc.insecure_channel(self.target)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=Path(self.ca_file).read_bytes(),
+            private_key=Path(self.key_file).read_bytes() if self.key_file else None,
+            certificate_chain=Path(self.cert_file).read_bytes() if self.cert_file else None,
+        )
+        return grpc.secure_channel(self.target, credentials)
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((API_KEY_HEADER, self.api_key),) if self.api_key else ()
 
 
 def wait_serving(target: str, timeout_s: float, in_a_row: int = 20) -> None:
@@ -40,11 +71,13 @@ def wait_serving(target: str, timeout_s: float, in_a_row: int = 20) -> None:
 class PreflightClient:
     def __init__(
         self,
-        target: str = "127.0.0.1:50051",
+        target: str | Connection = "127.0.0.1:50051",
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = 3,
     ) -> None:
-        self._channel = grpc.insecure_channel(target)
+        connection = target if isinstance(target, Connection) else Connection(target)
+        self._metadata = connection.metadata
+        self._channel = connection.channel()
         self._screening = pb_grpc.ScreeningServiceStub(self._channel)
         self._incidents = pb_grpc.IncidentServiceStub(self._channel)
         self._index = pb_grpc.IndexServiceStub(self._channel)
@@ -55,7 +88,9 @@ class PreflightClient:
         delay = 0.05
         for attempt in range(self._retries + 1):
             try:
-                return method(request, timeout=timeout_s or self._timeout_s)
+                return method(
+                    request, timeout=timeout_s or self._timeout_s, metadata=self._metadata
+                )
             except grpc.RpcError as exc:
                 retryable = exc.code() is grpc.StatusCode.UNAVAILABLE
                 if not retryable or attempt == self._retries:

@@ -3,7 +3,10 @@
 ServiceError
 ├── NotFoundError          → NOT_FOUND
 ├── IndexNotReadyError     → UNAVAILABLE (no snapshot loaded yet: never a GREEN from nothing)
-└── RequestTooLargeError   → INVALID_ARGUMENT
+├── RequestTooLargeError   → INVALID_ARGUMENT
+├── UnauthenticatedError   → UNAUTHENTICATED (no valid client certificate or API key)
+├── PermissionDeniedError  → PERMISSION_DENIED (a known caller without the role)
+└── QuotaExceededError     → RESOURCE_EXHAUSTED with google.rpc.QuotaFailure
 index.errors.ValidationError → INVALID_ARGUMENT with google.rpc.BadRequest field violations
 service.store.base.StoreError → UNAVAILABLE
 """
@@ -37,6 +40,41 @@ class RequestTooLargeError(ServiceError):
         self.violation = FieldViolation(field, f"at most {limit} entries")
 
 
+class UnauthenticatedError(ServiceError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(ServiceError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class QuotaExceededError(ServiceError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, subject: str, description: str, retry_after_s: float) -> None:
+        super().__init__(f"{subject}: {description}")
+        self.subject = subject
+        self.description = description
+        self.retry_after_s = retry_after_s
+
+
+def quota_failure(exc: QuotaExceededError) -> status_pb2.Status:
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=str(exc))
+    status.details.add().Pack(
+        error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=exc.subject, description=exc.description
+                )
+            ]
+        )
+    )
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
+    status.details.add().Pack(retry)
+    return status
+
+
 def bad_request(violations: tuple[FieldViolation, ...] | list[FieldViolation]) -> status_pb2.Status:
     details = error_details_pb2.BadRequest(
         field_violations=[
@@ -58,6 +96,8 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, status_pb2.Status |
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:1000], bad_request(exc.violations)
     if isinstance(exc, RequestTooLargeError):
         return exc.code, str(exc), bad_request([exc.violation])
+    if isinstance(exc, QuotaExceededError):
+        return exc.code, str(exc), quota_failure(exc)
     if isinstance(exc, ServiceError):
         return exc.code, str(exc), None
     if isinstance(exc, StoreError):

@@ -30,6 +30,24 @@ class Settings:
     )
     redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
     listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
+    tls_cert_file: str = _setting("", "Server certificate chain (PEM) for gRPC and /metrics.")
+    tls_key_file: str = _setting("", "Private key (PEM) of the server certificate.")
+    tls_client_ca_file: str = _setting(
+        "", "CA bundle (PEM) that signs agencies' client certificates; empty = API keys only."
+    )
+    allow_plaintext: int = _setting(
+        0, "1 = serve without TLS. Local development only (`make run` and the tests use it)."
+    )
+    callers_file: str = _setting(
+        "", "Callers, their roles, certificates, API key digests and rates (TOML); empty = open."
+    )
+    rate_limit_per_s: float = _setting(
+        5000.0, "Items per second a caller may screen or write, unless its entry says otherwise."
+    )
+    rate_burst: float = _setting(10000.0, "Token-bucket depth per caller (items).")
+    max_concurrent_rpcs: int = _setting(
+        64, "Calls in progress per process; more get RESOURCE_EXHAUSTED at once."
+    )
     metrics_listen: str = _setting(
         "127.0.0.1:9464", "Prometheus `/metrics` listen address (host:port); empty = none."
     )
@@ -106,6 +124,10 @@ def load_settings(
         raise SettingsError("log_format must be console or json")
     if not settings.store_url.startswith(("sqlite:///", "redis://", "rediss://")):
         raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        raise SettingsError("tls_cert_file and tls_key_file go together")
+    if settings.max_concurrent_rpcs < 1 or settings.rate_limit_per_s <= 0:
+        raise SettingsError("max_concurrent_rpcs must be at least 1, rate_limit_per_s above 0")
     if settings.threads < 1 or settings.max_batch_items < 1 or settings.workers < 0:
         raise SettingsError("threads and max_batch_items must be at least 1, workers at least 0")
     return settings

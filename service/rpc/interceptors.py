@@ -4,17 +4,22 @@ metadata and attached to every log record of the call."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import grpc
 from grpc_status import rpc_status
 
+from index.errors import FieldViolation, ValidationError
 from service import logs
-from service.errors import status_of
+from service.auth import ANONYMOUS, API_KEY_HEADER, AccessControl, Identity
+from service.errors import QuotaExceededError, status_of
 from service.metrics import GRPC_CODE_NAMES, REJECTED_CODES, ServerMetrics, split_method
 
 log = logging.getLogger(__name__)
@@ -38,12 +43,47 @@ class _WithRequestId(grpc.Status):
         self.trailing_metadata = (*status.trailing_metadata, (REQUEST_ID_HEADER, request_id))
 
 
+@dataclass(slots=True)
+class CallInfo:
+    """What the interceptors learn about a call, for the ones outside them."""
+
+    caller: str = ANONYMOUS
+
+
+CALL: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar("call", default=None)
+
+
+class _Undecodable:
+    """What a request body that is not the method's message decodes to: the servicer is never
+    called with it, the caller gets INVALID_ARGUMENT (gRPC itself would answer INTERNAL)."""
+
+
+UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # protobuf raises DecodeError, or others on hostile bytes
+            return UNDECODABLE
+
+    return decode
+
+
 def _guarded(behavior: Behavior, method: str) -> Behavior:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
         request_id = _request_id(context)
         token = logs.REQUEST_ID.set(request_id)
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         try:
+            if request is UNDECODABLE:
+                raise ValidationError(
+                    [FieldViolation("request", "is not a valid message for this method")]
+                )
             return behavior(request, context)
         except Exception as exc:
             code, message, rich = status_of(exc)
@@ -71,7 +111,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             return handler
         return grpc.unary_unary_rpc_method_handler(
             _guarded(handler.unary_unary, handler_call_details.method),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -87,13 +127,11 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
 class MetricsInterceptor(grpc.ServerInterceptor):
     """The standard grpc_server_* families for every unary RPC, and refusals per caller.
 
-    Placed first, so it sees the status the error interceptor chose."""
+    Placed first, so it sees the status the error interceptor chose and the caller the access
+    interceptor identified."""
 
-    def __init__(
-        self, metrics: ServerMetrics, caller_of: Callable[[grpc.ServicerContext], str]
-    ) -> None:
+    def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
-        self._caller_of = caller_of
 
     def _measured(self, behavior: Behavior, full_method: str) -> Behavior:
         m = self._metrics
@@ -105,6 +143,8 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             begin = time.perf_counter()
+            info = CallInfo()
+            token = CALL.set(info)
             started.inc()
             received.inc()
             failed = True
@@ -119,7 +159,8 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                 if code == "OK":
                     sent.inc()
                 elif code in REJECTED_CODES:
-                    m.rejected.labels(self._caller_of(context), code).inc()
+                    m.rejected.labels(info.caller, code).inc()
+                CALL.reset(token)
 
         return handle
 
@@ -136,3 +177,105 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+UNIDENTIFIED = "unidentified"  # the metrics label of a caller that proved no identity
+
+
+def identity_of(context: grpc.ServicerContext) -> Identity:
+    auth = context.auth_context()
+    names = [
+        value.decode(errors="replace")
+        for key in ("x509_common_name", "x509_subject_alternative_name")
+        for value in cast(Iterable[bytes], auth.get(key, ()))
+    ]
+    api_key = ""
+    over_tls = b"ssl" in cast(Iterable[bytes], auth.get("transport_security_type", ()))
+    for key, value in context.invocation_metadata() or ():
+        if key == API_KEY_HEADER and isinstance(value, str) and over_tls:
+            api_key = value  # a key sent in clear is not a credential
+    return Identity(names, api_key)
+
+
+def _cost(request: Any) -> int:
+    """Items a request asks for: a batch counts each item against the caller's rate."""
+    for field in ("items", "incidents"):
+        entries = getattr(request, field, None)
+        if entries is not None and not callable(entries):
+            return len(entries)
+    return 1
+
+
+class AccessInterceptor(grpc.ServerInterceptor):
+    """Identity, roles, per-caller rate limits and the process's cap on calls in progress.
+
+    Placed inside the error interceptor for unary calls (its refusals become rich statuses
+    there); streaming calls (reflection, health watches) are checked here directly."""
+
+    def __init__(self, access: AccessControl, max_concurrent: int) -> None:
+        self._access = access
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
+
+    def _admit(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
+        caller = self._access.identify(identity_of(context))
+        info = CALL.get()
+        if info is not None:
+            info.caller = caller.name if caller else UNIDENTIFIED
+        self._access.authorize(method, caller, _cost(request))
+
+    def _unary(self, behavior: Behavior, method: str) -> Behavior:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            self._admit(method, request, context)
+            if not self._slots.acquire(blocking=False):
+                raise QuotaExceededError(
+                    "server", f"at most {self._max_concurrent} calls in progress", 0.05
+                )
+            try:
+                return behavior(request, context)
+            finally:
+                self._slots.release()
+
+        return handle
+
+    def _streaming(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                self._admit(method, None, context)
+            except Exception as exc:
+                code, message, _ = status_of(exc)
+                context.abort(code, message)
+            return behavior(request, context)
+
+        return handle
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method), **codec
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(handler.unary_stream, method), **codec
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._streaming(handler.stream_stream, method), **codec
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._streaming(handler.stream_unary, method), **codec
+            )
+        return handler

@@ -7,6 +7,7 @@ import logging
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,16 +16,17 @@ from grpc_reflection.v1alpha import reflection
 from index.policy import DEFAULT_POLICY, Policy, parse_policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.auth import load_access
 from service.metrics import ServerMetrics
 from service.refresh import IndexHolder
-from service.rpc.interceptors import ErrorInterceptor, MetricsInterceptor
+from service.rpc.interceptors import AccessInterceptor, ErrorInterceptor, MetricsInterceptor
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
     ScreeningServicer,
     VerdictObserver,
 )
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.store import open_store
 from service.store.base import IncidentStore
 
@@ -79,8 +81,27 @@ def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexH
     )
 
 
-def anonymous_caller(context: grpc.ServicerContext) -> str:
-    return "anonymous"
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS (mTLS when a client CA is configured) or, only when explicitly allowed, None."""
+    if not settings.tls_cert_file:
+        if not settings.allow_plaintext:
+            raise SettingsError(
+                "no TLS configured: set tls_cert_file and tls_key_file "
+                "(`preflight certs` makes a development set), or allow_plaintext = 1 for "
+                "local development"
+            )
+        return None
+    key = Path(settings.tls_key_file).read_bytes()
+    chain = Path(settings.tls_cert_file).read_bytes()
+    client_ca = (
+        Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    )
+    # gRPC Python either requires and verifies client certificates or never asks for them:
+    # with a client CA every caller presents its agency certificate (mTLS); without one,
+    # callers prove themselves with API keys over server-authenticated TLS.
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def _publish_status(holder: IndexHolder, metrics: ServerMetrics) -> None:
@@ -99,12 +120,17 @@ def start_server(
     """Start serving; health says SERVING once the first snapshot is loaded (at once when the
     holder comes loaded, as in a worker forked after the parent loaded it). With `metrics`,
     every call, verdict and index change is counted there."""
+    credentials = server_credentials(settings)
+    access = load_access(settings.callers_file, settings.rate_limit_per_s, settings.rate_burst)
     holder = holder or new_holder(settings)
     store = holder.store
-    interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
+    interceptors: list[grpc.ServerInterceptor] = [
+        ErrorInterceptor(),
+        AccessInterceptor(access, settings.max_concurrent_rpcs),
+    ]
     observe: VerdictObserver | None = None
     if metrics is not None:
-        interceptors.insert(0, MetricsInterceptor(metrics, anonymous_caller))
+        interceptors.insert(0, MetricsInterceptor(metrics))
         holder.add_listener(metrics.observe_index_event)
         observe = metrics.observe_verdicts
     server = grpc.server(
@@ -133,7 +159,11 @@ def start_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(settings.listen)
+    if credentials is None:
+        log.warning("serving without TLS (allow_plaintext): local development only")
+        port = server.add_insecure_port(settings.listen)
+    else:
+        port = server.add_secure_port(settings.listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen}")
     server.start()

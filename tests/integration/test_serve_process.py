@@ -44,7 +44,7 @@ def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
     target = f"127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", store_url,
-         "--listen", target, "--workers", "2", "--threads", "2"],
+         "--listen", target, "--workers", "2", "--threads", "2", "--allow-plaintext"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip

@@ -44,7 +44,8 @@ def demo_server(tmp_path: Path) -> Iterator[Running]:
     result = CliRunner().invoke(main, ["demo", "--store-url", store_url, "--count", "300"])
     assert result.exit_code == 0, result.output
     settings = load_settings(
-        environ={}, overrides={"store_url": store_url, "listen": "127.0.0.1:0"}
+        environ={},
+        overrides={"store_url": store_url, "listen": "127.0.0.1:0", "allow_plaintext": 1},
     )
     server = start_server(settings)
     assert server.holder.wait_loaded(30)

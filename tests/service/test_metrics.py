@@ -37,7 +37,7 @@ def measured(tmp_path: Path) -> Iterator[tuple[Running, CollectorRegistry]]:
     settings = load_settings(
         environ={},
         overrides={"store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0",
-                   "max_batch_items": 50},
+                   "allow_plaintext": 1, "max_batch_items": 50},
     )  # fmt: skip
     registry = CollectorRegistry()
     server = start_server(settings, metrics=ServerMetrics(registry))

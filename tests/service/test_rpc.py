@@ -38,7 +38,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
     settings = load_settings(
         environ={},
         overrides={"store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0",
-                   "poll_interval_s": 0.05, "max_batch_items": 50},
+                   "allow_plaintext": 1, "poll_interval_s": 0.05, "max_batch_items": 50},
     )  # fmt: skip
     server = start_server(settings)
     assert server.holder.wait_loaded(30.0)
@@ -184,7 +184,12 @@ def test_no_verdict_before_the_first_snapshot_then_serving(tmp_path: Path) -> No
     for first in range(0, 20_000, 1_000):
         store.put([generator.incident_at(n) for n in range(first, first + 1_000)])
     settings = load_settings(
-        environ={}, overrides={"store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0"}
+        environ={},
+        overrides={
+            "store_url": f"sqlite:///{store.path}",
+            "listen": "127.0.0.1:0",
+            "allow_plaintext": 1,
+        },
     )
     server = start_server(settings)
     try:
@@ -234,7 +239,7 @@ def test_redis_backed_server_sees_writes_from_another_process_within_seconds(
     settings = load_settings(
         environ={},
         overrides={"store_url": redis_server.url, "redis_prefix": prefix, "listen": "127.0.0.1:0",
-                   "poll_interval_s": 0.05},
+                   "allow_plaintext": 1, "poll_interval_s": 0.05},
     )  # fmt: skip
     server = start_server(settings)
     try:

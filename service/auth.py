@@ -1,0 +1,216 @@
+"""Who may call, as what, and how fast.
+
+Callers are declared in a TOML file (`callers_file`), one table per agency system:
+
+    [callers.de-customs-atlas]
+    roles = ["screen"]
+    certificate_names = ["atlas.zoll.example"]      # CN or DNS SAN of its client certificate
+    api_key_sha256 = ["9f86d081884c7d65…"]           # `preflight apikey` prints key and hash
+    rate_per_s = 2000                                # items per second (a batch item counts)
+    burst = 4000
+
+A caller is identified by its verified client certificate (mTLS: `tls_client_ca_file` set,
+and then every caller must present one) or, where agencies have no client PKI, by an API key
+sent as `x-api-key` metadata over server-authenticated TLS; keys are stored only as SHA-256
+digests. Roles: `screen`
+(ScreeningService), `ingest` (IncidentService), `admin` (IndexService rebuilds, reflection).
+Health checks are open to everyone (load balancers probe them); unknown methods need `admin`.
+With no callers file the service is open (development only): everyone is `anonymous` with
+every role, still rate limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from service.errors import PermissionDeniedError, QuotaExceededError, UnauthenticatedError
+
+API_KEY_HEADER = "x-api-key"
+ANONYMOUS = "anonymous"
+
+
+class Role(StrEnum):
+    SCREEN = "screen"
+    INGEST = "ingest"
+    ADMIN = "admin"
+
+
+PUBLIC = "public"  # no identity needed
+AUTHENTICATED = "authenticated"  # any known caller
+_METHOD_ACCESS: tuple[tuple[str, Role | str], ...] = (
+    ("/grpc.health.v1.Health/", PUBLIC),
+    ("/preflight.v1.ScreeningService/", Role.SCREEN),
+    ("/preflight.v1.IncidentService/", Role.INGEST),
+    ("/preflight.v1.IndexService/GetIndexStatus", AUTHENTICATED),
+    ("/preflight.v1.IndexService/", Role.ADMIN),
+)
+
+
+def required_access(method: str) -> Role | str:
+    """What calling `method` takes; anything unlisted (reflection included) needs admin."""
+    for prefix, access in _METHOD_ACCESS:
+        if method.startswith(prefix):
+            return access
+    return Role.ADMIN
+
+
+class CallersError(ValueError):
+    """A callers file that cannot be used, named."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str
+    roles: frozenset[Role]
+    rate_per_s: float
+    burst: float
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class TokenBucket:
+    """`rate_per_s` tokens a second up to `burst`; a request takes as many as its items."""
+
+    def __init__(self, rate_per_s: float, burst: float) -> None:
+        self._rate = rate_per_s
+        self._burst = burst
+        self._tokens = burst
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, cost: float) -> float:
+        """0 when the request may proceed; else the seconds until it could."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            if cost <= self._tokens:
+                self._tokens -= cost
+                return 0.0
+            if cost > self._burst:
+                return math.inf
+            return (cost - self._tokens) / self._rate
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    certificate_names: Sequence[str]  # from the verified client certificate, if any
+    api_key: str  # as sent, "" if none
+
+
+class AccessControl:
+    """Identifies callers, checks roles and applies each caller's token bucket."""
+
+    def __init__(self, callers: Sequence[Caller], certificate_names: Mapping[str, str],
+                 key_hashes: Mapping[str, str], *, open_access: bool,
+                 default_rate_per_s: float, default_burst: float) -> None:  # fmt: skip
+        self._callers = {c.name: c for c in callers}
+        self._by_certificate = dict(certificate_names)
+        self._by_key_hash = dict(key_hashes)
+        self.open_access = open_access
+        if open_access:
+            self._callers[ANONYMOUS] = Caller(
+                ANONYMOUS, frozenset(Role), default_rate_per_s, default_burst
+            )
+        self._buckets = {
+            name: TokenBucket(c.rate_per_s, c.burst) for name, c in self._callers.items()
+        }
+
+    @property
+    def caller_names(self) -> list[str]:
+        return sorted(self._callers)
+
+    def identify(self, identity: Identity) -> Caller | None:
+        """The caller a verified certificate names, else the one an API key belongs to."""
+        for certificate_name in identity.certificate_names:
+            name = self._by_certificate.get(certificate_name)
+            if name:
+                return self._callers[name]
+        if identity.api_key:
+            name = self._by_key_hash.get(hash_api_key(identity.api_key))
+            return self._callers[name] if name else None
+        return self._callers.get(ANONYMOUS) if self.open_access else None
+
+    def authorize(self, method: str, caller: Caller | None, cost: int) -> None:
+        """Returns when `caller` may call `method` now; raises UNAUTHENTICATED,
+        PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise."""
+        access = required_access(method)
+        if access == PUBLIC:
+            return
+        if caller is None:
+            raise UnauthenticatedError(
+                "no valid client certificate or API key: this service serves vetted agencies only"
+            )
+        if isinstance(access, Role) and access not in caller.roles:
+            raise PermissionDeniedError(f"caller {caller.name} lacks the {access.value} role")
+        wait_s = self._buckets[caller.name].take(max(cost, 1))
+        if wait_s:
+            description = (
+                f"at most {caller.burst:.0f} items per request"
+                if math.isinf(wait_s)
+                else f"rate limit of {caller.rate_per_s:g} items/s exceeded"
+            )
+            raise QuotaExceededError(f"caller:{caller.name}", description,
+                                     0.0 if math.isinf(wait_s) else wait_s)  # fmt: skip
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise CallersError(f"{where} must be a list of non-empty strings")
+    return list(value)
+
+
+def load_access(path: str, default_rate_per_s: float, default_burst: float) -> AccessControl:
+    """The access rules from a callers file; an empty path = open (development) access."""
+    if not path:
+        return AccessControl(
+            [], {}, {}, open_access=True,
+            default_rate_per_s=default_rate_per_s, default_burst=default_burst,
+        )  # fmt: skip
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CallersError(f"callers file {path}: {exc}") from exc
+    table = data.get("callers")
+    if not isinstance(table, dict) or not table:
+        raise CallersError(f"callers file {path}: no [callers.NAME] tables")
+    callers: list[Caller] = []
+    by_certificate: dict[str, str] = {}
+    by_key: dict[str, str] = {}
+    for name, entry in table.items():
+        where = f"callers file {path}: callers.{name}"
+        if not isinstance(entry, dict):
+            raise CallersError(f"{where} must be a table")
+        unknown = set(entry) - {"roles", "certificate_names", "api_key_sha256", "rate_per_s",
+                                "burst"}  # fmt: skip
+        if unknown:
+            raise CallersError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        try:
+            roles = frozenset(Role(r) for r in _strings(entry.get("roles", []), f"{where}.roles"))
+        except ValueError as exc:
+            raise CallersError(f"{where}.roles: {exc}; use screen, ingest or admin") from exc
+        for certificate_name in _strings(entry.get("certificate_names", []), where):
+            by_certificate[certificate_name] = name
+        for digest in _strings(entry.get("api_key_sha256", []), where):
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise CallersError(f"{where}.api_key_sha256: not a hex SHA-256 digest")
+            by_key[digest] = name
+        rate = float(entry.get("rate_per_s", default_rate_per_s))
+        burst = float(entry.get("burst", max(default_burst, rate)))
+        if rate <= 0 or burst < 1:
+            raise CallersError(f"{where}: rate_per_s must be > 0 and burst >= 1")
+        callers.append(Caller(name, roles, rate, burst))
+    return AccessControl(
+        callers, by_certificate, by_key, open_access=False,
+        default_rate_per_s=default_rate_per_s, default_burst=default_burst,
+    )  # fmt: skip
