@@ -138,6 +138,8 @@ def main() -> None:
                                target, metrics_port, out_dir, args.incidents)  # fmt: skip
             customs = _scenario("customs", "CustomsUser", args.customs_users, args.seconds,
                                 target, metrics_port, out_dir, args.incidents)  # fmt: skip
+            time.sleep(1.0)  # the workers' audit writers flush every 0.2 s
+            final = _metric_sums(metrics_port)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
@@ -167,6 +169,11 @@ def main() -> None:
         ),
         "customs_locust_cpu_s": round(customs["locust_cpu_s"], 1),
         "customs_verdicts": {k[9:]: v for k, v in customs.items() if k.startswith("verdicts_")},
+        "verdicts_total": sum(
+            final.get(f"preflight_verdicts_total:{c}", 0.0) for c in ("GREEN", "AMBER", "RED")
+        ),
+        "audit_records_written": final.get("preflight_audit_records_total", 0.0),
+        "audit_records_dropped": final.get("preflight_audit_dropped_total", 0.0),
     }
     args.out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     for key, value in summary.items():

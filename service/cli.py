@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from index.model import (
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from service import logs
+from service.audit import AuditQuery, open_audit
 from service.auth import CallersError, hash_api_key, load_access
 from service.certs import make_development_pki
 from service.client import Connection, PreflightClient
@@ -140,10 +141,12 @@ def serve(
 
 def _export_metrics(settings: Settings, workers: Mapping[int, int]) -> None:
     if settings.metrics_listen:
-        port = serve_metrics(settings.metrics_listen, exporter_registry(lambda: workers,
-                                                                        len(workers)))  # fmt: skip
+        registry = exporter_registry(lambda: workers, len(workers))
+        port = serve_metrics(settings.metrics_listen, registry, settings.tls_cert_file,
+                             settings.tls_key_file)  # fmt: skip
+        scheme = "https" if settings.tls_cert_file else "http"
         host = settings.metrics_listen.rpartition(":")[0]
-        click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+        click.echo(f"metrics on {scheme}://{host}:{port}/metrics", err=True)
 
 
 def _serve(settings: Settings) -> int:
@@ -450,3 +453,39 @@ def apikey(caller: str) -> None:
     key = secrets.token_urlsafe(32)
     click.echo(f"API key (give it to {caller}, over a secure channel): {key}")
     click.echo(f'callers file:\n[callers.{caller}]\napi_key_sha256 = ["{hash_api_key(key)}"]')
+
+
+def _instant(text: str | None, default: float) -> float:
+    if not text:
+        return default
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@main.command()
+@config_option
+@store_option
+@click.option("--item-id", default="", help="Only this item (S10 or waybill id).")
+@click.option("--caller", default="", help="Only this caller.")
+@click.option("--since", help="From this ISO date or date-time (UTC unless it says).")
+@click.option("--until", help="Up to this ISO date or date-time.")
+@click.option("--limit", default=1000, show_default=True)
+def audit(  # noqa: PLR0917 - one parameter per command-line flag
+    config: str | None, store_url: str | None, item_id: str, caller: str, since: str | None,
+    until: str | None, limit: int,
+) -> None:  # fmt: skip
+    """Audit records (one per verdict) as JSON lines, oldest first."""
+    settings = _settings(config, store_url=store_url)
+    sink = open_audit(settings.store_url, settings.redis_prefix)
+    query = AuditQuery(item_id=item_id, caller=caller, since=_instant(since, 0.0),
+                       until=_instant(until, float("inf")), limit=limit)  # fmt: skip
+    try:
+        for record in sink.query(query):
+            click.echo(record.to_json().decode())
+    finally:
+        sink.close()

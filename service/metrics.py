@@ -183,6 +183,14 @@ class ServerMetrics:
             "Change feed trimmed or regressed past the reader: full reloads.",
             registry=r,
         )
+        self.audit_written = Counter(
+            "preflight_audit_records_total", "Audit records written to the store.", registry=r
+        )
+        self.audit_dropped = Counter(
+            "preflight_audit_dropped_total",
+            "Audit records dropped because the buffer was full (should stay 0).",
+            registry=r,
+        )
         self.index_loaded.set(0)
         self.store_reachable.set(0)
         for stoplight in Stoplight:
@@ -294,8 +302,14 @@ def forget_worker(pid: int) -> None:
         mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-def serve_metrics(listen: str, registry: CollectorRegistry) -> int:
-    """Serve `registry` at http://LISTEN/metrics from a daemon thread; the bound port."""
+def serve_metrics(
+    listen: str, registry: CollectorRegistry, certfile: str = "", keyfile: str = ""
+) -> int:
+    """Serve `registry` at LISTEN/metrics (https with a certificate) from a daemon thread;
+    the bound port."""
     host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    server, _thread = start_http_server(
+        int(port), addr=host or "127.0.0.1", registry=registry,
+        certfile=certfile or None, keyfile=keyfile or None,
+    )  # fmt: skip
     return int(server.server_port)

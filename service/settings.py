@@ -48,6 +48,14 @@ class Settings:
     max_concurrent_rpcs: int = _setting(
         64, "Calls in progress per process; more get RESOURCE_EXHAUSTED at once."
     )
+    audit: int = _setting(1, "1 = record every verdict in the audit trail (in the store).")
+    audit_key: str = _setting(
+        "", "Secret (hex) that keys the audit trail's party digests; empty = a development key."
+    )
+    audit_retention_years: float = _setting(5.0, "Years audit records are kept.")
+    audit_buffer: int = _setting(
+        200_000, "Audit records buffered for the writer; beyond it they are dropped (counted)."
+    )
     metrics_listen: str = _setting(
         "127.0.0.1:9464", "Prometheus `/metrics` listen address (host:port); empty = none."
     )
@@ -124,6 +132,10 @@ def load_settings(
         raise SettingsError("log_format must be console or json")
     if not settings.store_url.startswith(("sqlite:///", "redis://", "rediss://")):
         raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
+    try:
+        bytes.fromhex(settings.audit_key)
+    except ValueError as exc:
+        raise SettingsError("audit_key must be hexadecimal") from exc
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
         raise SettingsError("tls_cert_file and tls_key_file go together")
     if settings.max_concurrent_rpcs < 1 or settings.rate_limit_per_s <= 0:

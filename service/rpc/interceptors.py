@@ -78,6 +78,7 @@ def _guarded(behavior: Behavior, method: str) -> Behavior:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
         request_id = _request_id(context)
         token = logs.REQUEST_ID.set(request_id)
+        call_token = CALL.set(CALL.get() or CallInfo())  # metrics may have set it already
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         try:
             if request is UNDECODABLE:
@@ -95,6 +96,7 @@ def _guarded(behavior: Behavior, method: str) -> Behavior:
                 context.abort_with_status(_WithRequestId(rpc_status.to_status(rich), request_id))
             context.abort(code, message)
         finally:
+            CALL.reset(call_token)
             logs.REQUEST_ID.reset(token)
 
     return handle

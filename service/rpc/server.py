@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +15,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from index.model import Query, Result
 from index.policy import DEFAULT_POLICY, Policy, parse_policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
-from service.auth import load_access
+from service import logs
+from service.audit import AuditLog, open_audit, records_for
+from service.auth import ANONYMOUS, load_access
 from service.metrics import ServerMetrics
 from service.refresh import IndexHolder
-from service.rpc.interceptors import AccessInterceptor, ErrorInterceptor, MetricsInterceptor
+from service.rpc.interceptors import (
+    CALL,
+    AccessInterceptor,
+    ErrorInterceptor,
+    MetricsInterceptor,
+)
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
@@ -51,11 +61,15 @@ class Running:
     holder: IndexHolder
     store: IncidentStore
     health: health.HealthServicer
+    audit: AuditLog | None = None
 
     def stop(self, grace_s: float) -> None:
-        """Stop taking calls, let in-flight ones finish, then stop tailing."""
+        """Stop taking calls, let in-flight ones finish, write their audit records, then stop
+        tailing."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_s).wait()
+        if self.audit is not None:
+            self.audit.stop()
         self.holder.stop()
         self.store.close()
 
@@ -112,6 +126,43 @@ def _publish_status(holder: IndexHolder, metrics: ServerMetrics) -> None:
             return
 
 
+DEVELOPMENT_AUDIT_KEY = b"preflight development audit key"
+
+
+def new_audit_log(settings: Settings, metrics: ServerMetrics | None) -> AuditLog | None:
+    if not settings.audit:
+        return None
+    audit = AuditLog(
+        open_audit(settings.store_url, settings.redis_prefix),
+        max_pending=settings.audit_buffer,
+        retention_years=settings.audit_retention_years,
+        on_dropped=metrics.audit_dropped.inc if metrics else lambda n: None,
+        on_written=metrics.audit_written.inc if metrics else lambda n: None,
+    )
+    audit.start()
+    return audit
+
+
+def verdict_observer(
+    settings: Settings, metrics: ServerMetrics | None, audit: AuditLog | None
+) -> VerdictObserver:
+    """What happens to every verdict besides being answered: counted, and audited."""
+    key = bytes.fromhex(settings.audit_key) or DEVELOPMENT_AUDIT_KEY
+
+    def observe(
+        rpc: str, queries: Sequence[Query], results: Sequence[Result], invalid_items: int
+    ) -> None:
+        if metrics is not None:
+            metrics.observe_verdicts(rpc, results, invalid_items)
+        if audit is not None:
+            info = CALL.get()
+            caller = info.caller if info is not None else ANONYMOUS
+            audit.append(records_for(key, caller, logs.REQUEST_ID.get(), rpc, queries, results,
+                                     time.time()))  # fmt: skip
+
+    return observe
+
+
 def start_server(
     settings: Settings,
     holder: IndexHolder | None = None,
@@ -128,11 +179,11 @@ def start_server(
         ErrorInterceptor(),
         AccessInterceptor(access, settings.max_concurrent_rpcs),
     ]
-    observe: VerdictObserver | None = None
     if metrics is not None:
         interceptors.insert(0, MetricsInterceptor(metrics))
         holder.add_listener(metrics.observe_index_event)
-        observe = metrics.observe_verdicts
+    audit = new_audit_log(settings, metrics)
+    observe = verdict_observer(settings, metrics, audit)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
         interceptors=interceptors,
@@ -182,4 +233,4 @@ def start_server(
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
         ).start()
-    return Running(server, port, holder, store, health_servicer)
+    return Running(server, port, holder, store, health_servicer, audit)

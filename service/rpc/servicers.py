@@ -29,10 +29,12 @@ from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
-VerdictObserver = Callable[[str, Sequence[Result], int], None]
+VerdictObserver = Callable[[str, Sequence[Query], Sequence[Result], int], None]
 
 
-def _ignore_verdicts(rpc: str, results: Sequence[Result], invalid_items: int) -> None:
+def _ignore_verdicts(
+    rpc: str, queries: Sequence[Query], results: Sequence[Result], invalid_items: int
+) -> None:
     pass
 
 
@@ -69,7 +71,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         query = convert.query_from_pb(request)
         _check_deadline(context)
         result = view.screen(query, self._policy, self._today())
-        self._observe("Screen", (result,), 0)
+        self._observe("Screen", (query,), (result,), 0)
         return convert.response_to_pb(result, self._age_s())
 
     def ScreenBatch(
@@ -89,8 +91,9 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
                 entries.append(pb.ScreenBatchEntry(index=i, error=convert.item_error_to_pb(exc)))
         _check_deadline(context)
         age = self._age_s()
-        results = view.screen_many([q for _, q in valid], self._policy, self._today())
-        self._observe("ScreenBatch", results, len(entries))
+        queries = [q for _, q in valid]
+        results = view.screen_many(queries, self._policy, self._today())
+        self._observe("ScreenBatch", queries, results, len(entries))
         for (i, _), result in zip(valid, results, strict=True):
             entries.append(
                 pb.ScreenBatchEntry(index=i, verdict=convert.response_to_pb(result, age))

@@ -1,0 +1,162 @@
+"""Redis failures with real redis-server processes: SIGKILL and restart under screening load,
+and acknowledged writes surviving a SIGKILL with AOF `appendfsync always`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import grpc
+import redis
+
+from index.model import Channel, IncidentStatus, Query
+from index.policy import DEFAULT_POLICY
+from index.synthetic import Generator
+from preflight.v1 import preflight_pb2 as pb
+from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.refresh import IndexHolder
+from service.rpc.server import start_server
+from service.settings import load_settings
+from service.store.base import StoreError
+from service.store.redis_ import RedisStore
+from tests.conftest import RedisServer
+
+INCIDENTS = list(Generator(21).incidents(300))
+
+
+def probe_for(name: str, country: str) -> pb.ScreenRequest:
+    return pb.ScreenRequest(
+        item=pb.Item(item_id="AWB-FAULT-1", channel=pb.CHANNEL_EXPRESS),
+        parties=[pb.Party(role=pb.PARTY_ROLE_EXPORTER, business_name=name, country_code=country)],
+    )
+
+
+def test_redis_killed_and_restarted_under_load(tmp_path: Path) -> None:
+    redis_server = RedisServer(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
+    redis_server.start()
+    prefix = "faults:"
+    writer = RedisStore(redis_server.url, prefix)
+    writer.put(INCIDENTS)
+    settings = load_settings(environ={}, overrides={
+        "store_url": redis_server.url, "redis_prefix": prefix, "listen": "127.0.0.1:0",
+        "allow_plaintext": 1, "poll_interval_s": 0.05})  # fmt: skip
+    running = start_server(settings)
+    assert running.holder.wait_loaded(30)
+    stop = threading.Event()
+    outcomes = {"ok": 0, "failed": 0}
+
+    def load() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.ScreeningServiceStub(channel)
+            n = 0
+            while not stop.is_set():
+                n += 1
+                request = probe_for(f"Load Sender {n}", "FR")
+                try:
+                    stub.Screen(request, timeout=5)
+                    outcomes["ok"] += 1
+                except grpc.RpcError:
+                    outcomes["failed"] += 1
+
+    loaders = [threading.Thread(target=load) for _ in range(3)]
+    for loader in loaders:
+        loader.start()
+    try:
+        time.sleep(0.5)
+        redis_server.kill()  # SIGKILL
+        time.sleep(1.0)
+        status = running.holder.status()
+        assert not status.store_reachable and status.last_error  # staleness is visible
+        redis_server.start()  # same port, same AOF
+        returned = time.monotonic()
+        fresh = replace(INCIDENTS[0], incident_id="ION-AFTER-RESTART", version=1)
+        party = next(p for p in fresh.parties if p.business_name or p.name)
+        name = party.business_name or party.name
+        while True:
+            try:
+                RedisStore(redis_server.url, prefix).put([fresh])
+                break
+            except StoreError:
+                assert time.monotonic() - returned < 5
+                time.sleep(0.05)
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.ScreeningServiceStub(channel)
+            while True:
+                reply = stub.Screen(probe_for(name, party.country_code), timeout=5)
+                ids = {m.incident.incident_id for p in reply.parties for m in p.matches}
+                if "ION-AFTER-RESTART" in ids:
+                    break
+                assert time.monotonic() - returned < 2.0, "no catch-up within 2 s of Redis's return"
+                time.sleep(0.02)
+        caught_up_s = time.monotonic() - returned
+        assert running.holder.status().store_reachable
+    finally:
+        stop.set()
+        for loader in loaders:
+            loader.join(10)
+        running.stop(1.0)
+        redis_server.kill()
+    assert outcomes["failed"] == 0, outcomes
+    assert outcomes["ok"] > 50
+    print(f"caught up {caught_up_s:.2f} s after Redis returned; {outcomes}")
+
+
+def test_acknowledged_writes_survive_sigkill_with_aof_always(tmp_path: Path) -> None:
+    redis_server = RedisServer(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
+    redis_server.start()
+    store = RedisStore(redis_server.url, "durable:")
+    acknowledged: list[str] = []
+    for start in range(0, 300, 50):
+        batch = INCIDENTS[start : start + 50]
+        store.put(batch)  # returns once Redis acknowledged the script
+        acknowledged += [i.incident_id for i in batch]
+    store.close()
+    redis_server.kill()
+    redis_server.start()
+    try:
+        reopened = RedisStore(redis_server.url, "durable:")
+        found = reopened.get_many(acknowledged, lambda incident_id, error: None)
+        assert sorted(found) == sorted(acknowledged)
+        reopened.close()
+    finally:
+        redis_server.kill()
+
+
+def test_a_stream_trimmed_past_the_reader_reloads_and_verdicts_follow(tmp_path: Path) -> None:
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    prefix = "trimmed:"
+    store = RedisStore(redis_server.url, prefix)
+    store.put(INCIDENTS[:50])
+    events: list[str] = []
+    holder = IndexHolder(RedisStore(redis_server.url, prefix),
+                         on_event=lambda event, fields: events.append(event))  # fmt: skip
+    holder.load()
+    target = INCIDENTS[0]
+    party = next(p for p in target.parties if p.business_name or p.name)
+    query = Query(item_id="AWB-TRIM-1", parties=(party,), channel=Channel.EXPRESS)
+
+    def matched_ids() -> set[str]:
+        view = holder.view
+        assert view is not None
+        result = view.screen(query, DEFAULT_POLICY, date(2026, 12, 3))
+        return {m.incident.incident_id for p in result.parties for m in p.matches}
+
+    assert target.incident_id in matched_ids()
+    retracted = replace(target, status=IncidentStatus.RETRACTED, version=target.version + 1)
+    store.put([retracted, *INCIDENTS[50:60]])
+    client = redis.Redis.from_url(redis_server.url)
+    client.xtrim(f"{prefix}changes", maxlen=1, approximate=False)  # the reader's next entries gone
+    try:
+        holder.poll()
+        assert "change feed reset" in events  # detected, and reloaded in full
+        assert target.incident_id not in matched_ids()
+        assert holder.status().incidents == 59  # 60 stored, one retracted
+    finally:
+        client.close()
+        store.close()
+        holder.stop()
+        redis_server.kill()
