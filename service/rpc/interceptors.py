@@ -102,7 +102,17 @@ def _guarded(behavior: Behavior, method: str) -> Behavior:
     return handle
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):
+class _UnaryInterceptor(grpc.ServerInterceptor):
+    """Wraps every unary-unary handler with `_wrap`; streaming handlers pass through."""
+
+    def _wrap(self, behavior: Behavior, full_method: str) -> Behavior:
+        raise NotImplementedError
+
+    def _deserializer(
+        self, deserialize: Callable[[bytes], Any] | None
+    ) -> Callable[[bytes], Any] | None:
+        return deserialize
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
@@ -112,10 +122,20 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         return grpc.unary_unary_rpc_method_handler(
-            _guarded(handler.unary_unary, handler_call_details.method),
-            request_deserializer=_tolerant(handler.request_deserializer),
+            self._wrap(handler.unary_unary, handler_call_details.method),
+            request_deserializer=self._deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+
+class ErrorInterceptor(_UnaryInterceptor):
+    def _wrap(self, behavior: Behavior, full_method: str) -> Behavior:
+        return _guarded(behavior, full_method)
+
+    def _deserializer(
+        self, deserialize: Callable[[bytes], Any] | None
+    ) -> Callable[[bytes], Any] | None:
+        return _tolerant(deserialize)
 
 
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
@@ -126,7 +146,7 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     return "Unknown" if failed else "OK"
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
+class MetricsInterceptor(_UnaryInterceptor):
     """The standard grpc_server_* families for every unary RPC, and refusals per caller.
 
     Placed first, so it sees the status the error interceptor chose and the caller the access
@@ -135,7 +155,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
 
-    def _measured(self, behavior: Behavior, full_method: str) -> Behavior:
+    def _wrap(self, behavior: Behavior, full_method: str) -> Behavior:
         m = self._metrics
         labels = ("unary", *split_method(full_method))
         started = m.grpc_started.labels(*labels)
@@ -165,20 +185,6 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                 CALL.reset(token)
 
         return handle
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._measured(handler.unary_unary, handler_call_details.method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
 
 
 UNIDENTIFIED = "unidentified"  # the metrics label of a caller that proved no identity
