@@ -3,6 +3,10 @@ and acknowledged writes surviving a SIGKILL with AOF `appendfsync always`."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -17,12 +21,14 @@ from index.policy import DEFAULT_POLICY
 from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service.client import PreflightClient, wait_serving
 from service.refresh import IndexHolder
+from service.rpc import convert
 from service.rpc.server import start_server
 from service.settings import load_settings
 from service.store.base import StoreError
 from service.store.redis_ import RedisStore
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 
 INCIDENTS = list(Generator(21).incidents(300))
 
@@ -159,4 +165,42 @@ def test_a_stream_trimmed_past_the_reader_reloads_and_verdicts_follow(tmp_path: 
         client.close()
         store.close()
         holder.stop()
+        redis_server.kill()
+
+
+def test_incidents_acknowledged_through_the_api_survive_a_redis_sigkill(tmp_path: Path) -> None:
+    """PutIncidents on real worker processes, Redis with AOF always killed -9 right after the
+    acknowledgements: every acknowledged incident is there after the restart."""
+    redis_server = RedisServer(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
+    redis_server.start()
+    target = f"127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--store-url", redis_server.url,
+         "--listen", target, "--workers", "2", "--allow-plaintext", "--metrics-listen", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PREFLIGHT_REDIS_PREFIX": "api-durable:"},
+    )  # fmt: skip
+    acknowledged: list[str] = []
+    try:
+        wait_serving(target, 60.0)
+        with PreflightClient(target, timeout_s=30.0) as client:
+            for start in range(0, 300, 25):
+                batch = [convert.incident_to_pb(i) for i in INCIDENTS[start : start + 25]]
+                reply = client.put_incidents(batch)
+                acknowledged += [r.incident_id for r in reply.results]
+        redis_server.kill()  # SIGKILL straight after the last acknowledgement
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    redis_server.start()
+    try:
+        store = RedisStore(redis_server.url, "api-durable:")
+        found = store.get_many(acknowledged, lambda incident_id, error: None)
+        assert len(acknowledged) == 300
+        assert sorted(found) == sorted(acknowledged)
+        store.close()
+    finally:
         redis_server.kill()
