@@ -119,10 +119,17 @@ class _UnaryInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
+            return None
+        return self._rewrap(handler, handler_call_details.method)
+
+    def _rewrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], full_method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler.unary_unary is None:
             return handler
         return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, handler_call_details.method),
+            self._wrap(handler.unary_unary, full_method),
             request_deserializer=self._deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
@@ -214,7 +221,7 @@ def _cost(request: Any) -> int:
     return 1
 
 
-class AccessInterceptor(grpc.ServerInterceptor):
+class AccessInterceptor(_UnaryInterceptor):
     """Identity, roles, per-caller rate limits and the process's cap on calls in progress.
 
     Placed inside the error interceptor for unary calls (its refusals become rich statuses
@@ -232,7 +239,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
             info.caller = caller.name if caller else UNIDENTIFIED
         self._access.authorize(method, caller, _cost(request))
 
-    def _unary(self, behavior: Behavior, method: str) -> Behavior:
+    def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             self._admit(method, request, context)
             if not self._slots.acquire(blocking=False):
@@ -257,23 +264,13 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
         return handle
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
+    def _rewrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         codec = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method), **codec
-            )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._streaming(handler.unary_stream, method), **codec
@@ -286,4 +283,4 @@ class AccessInterceptor(grpc.ServerInterceptor):
             return grpc.stream_unary_rpc_method_handler(
                 self._streaming(handler.stream_unary, method), **codec
             )
-        return handler
+        return super()._rewrap(handler, method)
