@@ -103,7 +103,13 @@ def _guarded(behavior: Behavior, method: str) -> Behavior:
 
 
 class _UnaryInterceptor(grpc.ServerInterceptor):
-    """Wraps every unary-unary handler with `_wrap`; streaming handlers pass through."""
+    """Wraps every unary-unary handler with `_wrap`; streaming handlers pass through.
+
+    gRPC asks the interceptor for every call; the wrapped handler of a method is built once
+    and kept (only methods the server registers are kept, so the cache is bounded)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def _wrap(self, behavior: Behavior, full_method: str) -> Behavior:
         raise NotImplementedError
@@ -118,10 +124,14 @@ class _UnaryInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return self._rewrap(handler, handler_call_details.method)
+        method = handler_call_details.method
+        wrapped = self._handlers.get(method)
+        if wrapped is None:
+            handler = continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._handlers[method] = self._rewrap(handler, method)
+        return wrapped
 
     def _rewrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], full_method: str
@@ -160,6 +170,7 @@ class MetricsInterceptor(_UnaryInterceptor):
     interceptor identified."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
+        super().__init__()
         self._metrics = metrics
 
     def _wrap(self, behavior: Behavior, full_method: str) -> Behavior:
@@ -228,6 +239,7 @@ class AccessInterceptor(_UnaryInterceptor):
     there); streaming calls (reflection, health watches) are checked here directly."""
 
     def __init__(self, access: AccessControl, max_concurrent: int) -> None:
+        super().__init__()
         self._access = access
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._max_concurrent = max_concurrent

@@ -4,7 +4,6 @@ processes listed, and `promtool check metrics` happy with the exposition."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.cli import main
 from service.client import wait_serving
-from tests.conftest import free_port, promtool
+from tests.conftest import free_port, promtool, stop_server_process
 
 CALLS = 40
 
@@ -58,11 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         wait_serving(target, 60.0)
         yield target, metrics_port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server_process(process)
 
 
 def test_both_workers_are_summed(served: tuple[str, int]) -> None:

@@ -4,7 +4,6 @@ and acknowledged writes surviving a SIGKILL with AOF `appendfsync always`."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from service.rpc.server import start_server
 from service.settings import load_settings
 from service.store.base import StoreError
 from service.store.redis_ import RedisStore
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, free_port, stop_server_process
 
 INCIDENTS = list(Generator(21).incidents(300))
 
@@ -190,11 +189,7 @@ def test_incidents_acknowledged_through_the_api_survive_a_redis_sigkill(tmp_path
                 acknowledged += [r.incident_id for r in reply.results]
         redis_server.kill()  # SIGKILL straight after the last acknowledgement
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server_process(process)
     redis_server.start()
     try:
         store = RedisStore(redis_server.url, "api-durable:")
