@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks loadtest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service loadtest
+.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service loadtest compare compare-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,21 @@ proto-check: $(STAMP)  ## fail when the committed generated files differ from th
 
 loadtest: $(STAMP)  ## locust postal + customs scenarios against a served 1M-incident store -> reports/loadtest.json
 	$(PY) -m loadtest.run
+
+compare-deps:  ## install PostgreSQL 15 with PostGIS and pg_trgm, and redis-server, with apt-get when missing
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql-15"; \
+	test -f /usr/share/postgresql/15/extension/postgis.control || missing="$$missing postgresql-15-postgis-3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt-get"; \
+	  SUDO=$$(command -v sudo || true); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+
+compare: $(STAMP) compare-deps  ## Preflight vs PostGIS+pg_trgm and Redis baselines, same data and requests -> reports/compare.json + .md
+	$(PY) -m benchmarks.compare.run
 
 bench-service: $(STAMP)  ## the whole service at 1M incidents: start-up, unary, manifest, freshness -> reports/bench-service.json
 	$(PY) -m benchmarks.bench_service

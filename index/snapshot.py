@@ -131,7 +131,7 @@ def prepare_party(party: Party) -> PreparedParty:
         for k, w in names.query_name_keys(name).items():
             name_keys[k] = max(w, name_keys.get(k, 0.0))
     identifier_keys: dict[int, str] = {}
-    for kind, value in _identifiers(party):
+    for kind, value in identifiers_of(party):
         identifier_keys[names.key(_IDENTIFIER_FAMILIES[kind], value)] = kind
     cells = []
     if party.location is not None:
@@ -150,7 +150,7 @@ def prepare_party(party: Party) -> PreparedParty:
     )
 
 
-def _identifiers(
+def identifiers_of(
     party: Party, phone_of: Callable[[str, str], str | None] = canonical_phone
 ) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
@@ -676,7 +676,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
             party_keys: set[int] = set()
             for name in normalized:
                 party_keys |= names.index_name_keys(name)
-            for kind, value in _identifiers(party, _phone_uncached):
+            for kind, value in identifiers_of(party, _phone_uncached):
                 party_keys.add(names.key(_IDENTIFIER_FAMILIES[kind], value))
             if party.location is not None:
                 party_lat.append(party.location.lat)
@@ -724,7 +724,8 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
     )
 
 
-def _finish_party(index: int, party: Party, matches: list[Match], policy: Policy) -> PartyResult:
+def finish_party(index: int, party: Party, matches: list[Match], policy: Policy) -> PartyResult:
+    """A query party's verdict from its matches: the best match per incident, ranked."""
     best: dict[str, Match] = {}
     for match in matches:
         current = best.get(match.incident.incident_id)
@@ -823,25 +824,33 @@ class IndexView:
         position = 0
         for query in queries:
             parties = [
-                _finish_party(i, party, matches[position + i], policy)
+                finish_party(i, party, matches[position + i], policy)
                 for i, party in enumerate(query.parties)
             ]
             position += len(query.parties)
-            results.append(self._result(query, parties, policy))
+            results.append(result_of(query, parties, policy, self.generation, self.incident_count))
         return results
 
-    def _result(self, query: Query, results: list[PartyResult], policy: Policy) -> Result:
-        top = max(results, key=lambda r: (r.score, STOPLIGHT_RANK[r.stoplight]))
-        reasons = {code for r in results for m in r.matches for code in m.reasons}
-        if any(len(r.matches) > 1 for r in results):
-            reasons.add(ReasonCode.MULTIPLE_INCIDENTS)
-        return Result(
-            item_id=query.item_id,
-            stoplight=top.stoplight if top.matches else Stoplight.GREEN,
-            score=top.score,
-            parties=tuple(results),
-            reasons=tuple(sorted(reasons, key=_REASON_ORDER.__getitem__)),
-            generation=self.generation,
-            policy_version=policy.version,
-            incident_count=self.incident_count,
-        )
+
+def result_of(
+    query: Query,
+    results: Sequence[PartyResult],
+    policy: Policy,
+    generation: int,
+    incident_count: int,
+) -> Result:
+    """The item's verdict: its most alarming party's, with every reason that explains it."""
+    top = max(results, key=lambda r: (r.score, STOPLIGHT_RANK[r.stoplight]))
+    reasons = {code for r in results for m in r.matches for code in m.reasons}
+    if any(len(r.matches) > 1 for r in results):
+        reasons.add(ReasonCode.MULTIPLE_INCIDENTS)
+    return Result(
+        item_id=query.item_id,
+        stoplight=top.stoplight if top.matches else Stoplight.GREEN,
+        score=top.score,
+        parties=tuple(results),
+        reasons=tuple(sorted(reasons, key=_REASON_ORDER.__getitem__)),
+        generation=generation,
+        policy_version=policy.version,
+        incident_count=incident_count,
+    )

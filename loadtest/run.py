@@ -65,11 +65,18 @@ def _aggregated(stats_csv: Path) -> dict[str, str]:
     raise RuntimeError(f"{stats_csv}: no Aggregated row")
 
 
-def _scenario(  # noqa: PLR0917
-    name: str, user_class: str, users: int, seconds: int, target: str, metrics_port: int,
-    out_dir: Path, incidents: int,
+def _milliseconds(cell: str) -> float:
+    """A percentile cell; locust writes N/A when no request completed (NaN here)."""
+    return float("nan") if cell == "N/A" else float(cell)
+
+
+def run_locust(  # noqa: PLR0917
+    name: str, user_class: str, users: int, seconds: int, target: str, out_dir: Path,
+    incidents: int,
 ) -> dict[str, float]:  # fmt: skip
-    before, cpu_before = _metric_sums(metrics_port), _children_cpu_s()
+    """One bounded headless locust run (CSV + HTML under out_dir): requests, failures, rps,
+    p50/p99 in ms and the load generator's CPU seconds."""
+    cpu_before = _children_cpu_s()
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"),
         "--headless", "--users", str(users), "--spawn-rate", str(users),
@@ -78,10 +85,26 @@ def _scenario(  # noqa: PLR0917
         "--only-summary", "--loglevel", "WARNING", user_class,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFLIGHT_LOADTEST_INCIDENTS": str(incidents)}
-    subprocess.run(command, env=env, check=False, timeout=seconds + 120)
-    locust_cpu_s = _children_cpu_s() - cpu_before
-    after = _metric_sums(metrics_port)
+    with (out_dir / f"{name}.log").open("wb") as log:
+        subprocess.run(command, env=env, check=False, timeout=seconds + 120, stdout=log, stderr=log)
     row = _aggregated(out_dir / f"{name}_stats.csv")
+    return {
+        "requests": float(row["Request Count"]),
+        "failures": float(row["Failure Count"]),
+        "rps": float(row["Requests/s"]),
+        "p50_ms": _milliseconds(row["50%"]),
+        "p99_ms": _milliseconds(row["99%"]),
+        "locust_cpu_s": _children_cpu_s() - cpu_before,
+    }
+
+
+def _scenario(  # noqa: PLR0917
+    name: str, user_class: str, users: int, seconds: int, target: str, metrics_port: int,
+    out_dir: Path, incidents: int,
+) -> dict[str, float]:  # fmt: skip
+    before = _metric_sums(metrics_port)
+    figures = run_locust(name, user_class, users, seconds, target, out_dir, incidents)
+    after = _metric_sums(metrics_port)
     cpu = "preflight_worker_cpu_seconds_total"
     items = after["preflight_items_screened_total"] - before["preflight_items_screened_total"]
     verdicts = {
@@ -90,14 +113,9 @@ def _scenario(  # noqa: PLR0917
         for colour in ("GREEN", "AMBER", "RED")
     }
     return {
-        "requests": float(row["Request Count"]),
-        "failures": float(row["Failure Count"]),
-        "rps": float(row["Requests/s"]),
-        "p50_ms": float(row["50%"]),
-        "p99_ms": float(row["99%"]),
+        **figures,
         "items": items,
         "server_cpu_s": after[cpu] - before[cpu],
-        "locust_cpu_s": locust_cpu_s,
         **{f"verdicts_{c.lower()}": v for c, v in verdicts.items()},
     }
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
+from typing import Protocol
 
 import grpc
 
@@ -23,13 +24,32 @@ from index.policy import Policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.errors import IndexNotReadyError, NotFoundError, RequestTooLargeError
-from service.refresh import IndexHolder
+from service.refresh import IndexHolder, IndexStatus
 from service.rpc import convert
 from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
 VerdictObserver = Callable[[str, Sequence[Query], Sequence[Result], int], None]
+
+
+class Screener(Protocol):
+    """What answers screening: an IndexView, or a baseline built on another store."""
+
+    def screen(self, query: Query, policy: Policy, as_of: date) -> Result: ...
+
+    def screen_many(
+        self, queries: Sequence[Query], policy: Policy, as_of: date
+    ) -> list[Result]: ...
+
+
+class ScreenerSource(Protocol):
+    """The current screener (None until one is loaded) and the status behind its age."""
+
+    @property
+    def view(self) -> Screener | None: ...
+
+    def status(self) -> IndexStatus: ...
 
 
 def _ignore_verdicts(
@@ -47,7 +67,7 @@ def _check_deadline(context: grpc.ServicerContext) -> None:
 class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
     def __init__(
         self,
-        holder: IndexHolder,
+        holder: ScreenerSource,
         policy: Policy,
         max_batch_items: int,
         today: Callable[[], date] = date.today,
