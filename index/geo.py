@@ -62,8 +62,18 @@ def haversine_pairs_m(
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0))), np.float64)
 
 
+def point_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """haversine_m for one pair of points, without NumPy's per-call cost."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
+
+
 def distance_m(a: Location, b: Location) -> float:
-    return float(haversine_m(a.lat, a.lon, np.array([b.lat]), np.array([b.lon]))[0])
+    return point_distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def _contains(vertices: FloatArray, lat: float, lon: float) -> bool:

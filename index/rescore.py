@@ -9,7 +9,6 @@ returned, pair by pair, with the policy the Snapshot uses, and assembles the sam
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +17,6 @@ from typing import Any
 from index import geo, names
 from index.model import (
     Channel,
-    Evidence,
     Incident,
     IncidentKind,
     IncidentStatus,
@@ -35,12 +33,9 @@ from index.normalize import normalize_name, normalize_place, normalize_postcode
 from index.policy import Policy
 from index.scoring import (
     PairEvidence,
-    evidence_points,
     incident_weight,
-    score_of,
-    stoplight_of,
 )
-from index.snapshot import finish_party, identifiers_of, result_of
+from index.snapshot import explained_match, finish_party, identifiers_of, result_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +129,6 @@ def record_from_dict(data: dict[str, Any]) -> PartyRecord:
     )
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((phi2 - phi1) / 2) ** 2
-        + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * geo.EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
-
-
 @dataclass(frozen=True, slots=True)
 class _QueryParty:
     names: tuple[str, ...]
@@ -174,7 +160,7 @@ def _match(query: _QueryParty, record: PartyRecord, policy: Policy, as_of: date)
                 best_similarity, query_name, incident_name = similarity, q, form
     distance = None
     if query.point is not None and record.lat is not None and record.lon is not None:
-        distance = _distance_m(*query.point, record.lat, record.lon)
+        distance = geo.point_distance_m(*query.point, record.lat, record.lon)
     shared = frozenset(
         kind for kind, value in record.identifiers if (kind, value) in query.identifiers
     )
@@ -189,7 +175,6 @@ def _match(query: _QueryParty, record: PartyRecord, policy: Policy, as_of: date)
         if not (query.country and record.country)
         else query.country == record.country,
     )
-    points, reasons = evidence_points(policy, ev)
     summary = record.incident
     weight = incident_weight(
         policy,
@@ -197,27 +182,8 @@ def _match(query: _QueryParty, record: PartyRecord, policy: Policy, as_of: date)
         summary.substance_class,
         as_of.toordinal() - summary.reported_on.toordinal(),
     )
-    score = score_of(policy, points * weight)
-    if score < policy.report_score:
-        return None
-    return Match(
-        incident=summary,
-        incident_party_role=record.role,
-        score=round(score, 2),
-        stoplight=stoplight_of(policy, score),
-        reasons=reasons,
-        evidence=Evidence(
-            name_similarity=round(best_similarity, 4),
-            query_name=query_name,
-            incident_name=incident_name,
-            distance_m=None if distance is None else round(distance, 1),
-            in_area=False,
-            identifiers=tuple(sorted(shared)),
-            postcode_match=ev.postcode_match,
-            city_match=ev.city_match,
-            country_match=ev.country_match,
-        ),
-        incident_weight=round(weight, 4),
+    return explained_match(
+        policy, ev, weight, summary, record.role, lambda: (query_name, incident_name)
     )
 
 

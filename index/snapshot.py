@@ -591,34 +591,55 @@ class Snapshot:
             if not (country and prepared.country)
             else country == prepared.country,
         )
-        points, reasons = evidence_points(policy, ev)
-        score = score_of(policy, points * weight)
-        if score < policy.report_score:
-            return None
-        best_query, incident_name = max(
-            ((q, form) for q in prepared.names for form in _unpack_names(self._party_names[party])),
-            key=lambda pair: names.similarity(pair[0].core, pair[1]),
-            default=(None, ""),
+
+        def names_shown() -> tuple[str, str]:
+            best_query, incident_name = max(
+                ((q.core, form) for q in prepared.names
+                 for form in _unpack_names(self._party_names[party])),
+                key=lambda pair: names.similarity(*pair),
+                default=("", ""),
+            )  # fmt: skip
+            return best_query, incident_name
+
+        return explained_match(
+            policy, ev, weight, self.summary(row), _ROLES[self._party_role[party]], names_shown
         )
-        return Match(
-            incident=self.summary(row),
-            incident_party_role=_ROLES[self._party_role[party]],
-            score=round(score, 2),
-            stoplight=stoplight_of(policy, score),
-            reasons=reasons,
-            evidence=Evidence(
-                name_similarity=round(similarity, 4),
-                query_name=best_query.core if best_query else "",
-                incident_name=incident_name,
-                distance_m=None if ev.distance_m is None else round(ev.distance_m, 1),
-                in_area=in_area,
-                identifiers=tuple(sorted(identifiers)),
-                postcode_match=ev.postcode_match,
-                city_match=ev.city_match,
-                country_match=ev.country_match,
-            ),
-            incident_weight=round(weight, 4),
-        )
+
+
+def explained_match(  # noqa: PLR0917
+    policy: Policy,
+    ev: PairEvidence,
+    weight: float,
+    incident: IncidentSummary,
+    incident_party_role: PartyRole,
+    names_shown: Callable[[], tuple[str, str]],
+) -> Match | None:
+    """The explained match of one scored pair, or None below the report score; the (query,
+    incident) names shown are only worked out for a reported match."""
+    points, reasons = evidence_points(policy, ev)
+    score = score_of(policy, points * weight)
+    if score < policy.report_score:
+        return None
+    query_name, incident_name = names_shown()
+    return Match(
+        incident=incident,
+        incident_party_role=incident_party_role,
+        score=round(score, 2),
+        stoplight=stoplight_of(policy, score),
+        reasons=reasons,
+        evidence=Evidence(
+            name_similarity=round(ev.name_similarity, 4),
+            query_name=query_name,
+            incident_name=incident_name,
+            distance_m=None if ev.distance_m is None else round(ev.distance_m, 1),
+            in_area=ev.in_area,
+            identifiers=tuple(sorted(ev.identifiers)),
+            postcode_match=ev.postcode_match,
+            city_match=ev.city_match,
+            country_match=ev.country_match,
+        ),
+        incident_weight=round(weight, 4),
+    )
 
 
 _normalize_uncached = normalize_name.__wrapped__

@@ -120,13 +120,18 @@ def _scenario(  # noqa: PLR0917
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every locust-driven benchmark shares (`make loadtest`, `make compare`)."""
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=30, help="per scenario")
     parser.add_argument("--postal-users", type=int, default=8)
     parser.add_argument("--customs-users", type=int, default=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_load_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("reports/loadtest.json"))
     args = parser.parse_args()
     out_dir = args.out.parent / "loadtest"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,13 +39,13 @@ from benchmarks.compare.baselines import (
     RedisLoader,
 )
 from benchmarks.compare.serve import REDIS_PREFIX, open_screener
-from benchmarks.compare.servers import PostgresServer, RedisServer, free_port, tree_cpu_s
+from benchmarks.compare.servers import PostgresServer, RedisServer, stop_process, tree_cpu_s
 from index.evaluation import build_evaluation_set, evaluate, screening_date
 from index.model import Incident, Query, Result
 from index.policy import DEFAULT_POLICY
 from index.snapshot import IndexView, build_snapshot
 from index.synthetic import Generator
-from loadtest.run import run_locust
+from loadtest.run import add_load_arguments, free_port, run_locust
 from loadtest.traffic import BATCH_ITEMS, STORE_SEED
 from service.client import wait_serving
 from service.store.base import MAX_PUT_BATCH
@@ -129,12 +128,7 @@ def _served(command: list[str], target: str) -> Iterator[int]:
         wait_serving(target, 900)
         yield process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, 60)
 
 
 def _scenario(  # noqa: PLR0917
@@ -227,11 +221,7 @@ def _table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--incidents", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=int, default=30, help="per scenario")
-    parser.add_argument("--postal-users", type=int, default=8)
-    parser.add_argument("--customs-users", type=int, default=2)
+    add_load_arguments(parser)
     parser.add_argument("--eval-background", type=int, default=100_000)
     parser.add_argument("--per-family", type=int, default=250)
     parser.add_argument("--seed", type=int, default=2026)

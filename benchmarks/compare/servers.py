@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from types import TracebackType
 
 import psutil
 import redis
+
+from loadtest.run import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # What an integrator tunes for a read-mostly lookup service on a 2-core, 24 GiB host.
@@ -38,10 +39,16 @@ PG_SETTINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM (each server's clean shutdown), then SIGKILL after the timeout."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -109,13 +116,7 @@ class PostgresServer:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()  # smart shutdown: sessions end, then the server
-            try:
-                self._process.wait(60)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(10)
+        stop_process(self._process, 60)  # smart shutdown: sessions end, then the server
         self._log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -160,6 +161,4 @@ class RedisServer:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(30)
+        stop_process(self._process, 30)
