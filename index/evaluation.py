@@ -3,8 +3,8 @@
 Positives are variants of recorded incident parties that a screener must catch; negatives are
 parties that are not associated with any incident. The ground truth is decided without the
 index: negatives are checked by brute force against every incident party (no equal name core
-in any token order, no incident point within the policy's radius), so the figures measure
-the index, never agree with it by construction.
+in any token order, no phone or e-mail in common, no incident point within the policy's
+radius), so the figures measure the index, never agree with it by construction.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from anyascii import anyascii
 
 from index import geo
 from index.model import Incident, Party, PartyRole, Query, Result, Stoplight
-from index.normalize import normalize_name
+from index.normalize import canonical_email, canonical_phone, normalize_name
 from index.synthetic import GENERIC_WORDS, LEGAL_FORMS, TODAY, Generator, item_query, offset
 
 POSITIVE_FAMILIES = (
@@ -28,6 +28,9 @@ POSITIVE_FAMILIES = (
     "same_building",
 )  # fmt: skip
 NEGATIVE_FAMILIES = ("other_name", "nearby_other", "generic_tokens", "shared_surname")
+# How name variants carry an address (the rest carry only the city).
+SAME_ADDRESS_SHARE = 0.5
+OTHER_ADDRESS_SHARE = 0.25
 _ABBREVIATIONS = {
     "International": "Intl", "Technology": "Tech", "Trading": "Trdg", "Logistics": "Logistic",
     "Pharma": "Pharmaceuticals", "Import Export": "Impex", "Industrial": "Industries",
@@ -200,17 +203,25 @@ def _name_key(raw: str) -> str:
     return " ".join(sorted(normalize_name(raw).core_tokens))
 
 
+def _identifiers(party: Party) -> set[str]:
+    phones = (canonical_phone(raw, party.country_code) for raw in party.phones)
+    emails = (canonical_email(raw) for raw in party.emails)
+    return {value for value in (*phones, *emails) if value}
+
+
 class _Truth:
     """Brute-force ground truth over every incident party, independent of the index."""
 
     def __init__(self, incidents: Sequence[Incident]) -> None:
         self.cores: set[str] = set()
+        self.identifiers: set[str] = set()
         lats: list[float] = []
         lons: list[float] = []
         for incident in incidents:
             for party in incident.parties:
                 for raw in party.names():
                     self.cores.add(_name_key(raw))
+                self.identifiers.update(_identifiers(party))
                 if party.location is not None:
                     lats.append(party.location.lat)
                     lons.append(party.location.lon)
@@ -220,6 +231,8 @@ class _Truth:
     def is_clean(self, party: Party, radius_m: float) -> bool:
         if any(_name_key(raw) in self.cores for raw in party.names()):
             return False
+        if not self.identifiers.isdisjoint(_identifiers(party)):
+            return False  # a phone or e-mail of an incident party is an association
         if party.location is not None:
             loc = party.location
             dist = geo.haversine_m(loc.lat, loc.lon, self.lats, self.lons)
@@ -267,26 +280,45 @@ def build_evaluation_set(
             country_code=target.country_code,
         )
 
+    def name_variant(target: Party, name: str) -> Party:
+        """A spelling of the target's name as a shipment would carry it: half the time with
+        the target's own address, a quarter with another address in its country (moved,
+        another site) and a quarter with nothing but the city."""
+        party = name_only(target, name)
+        roll = rng.random()
+        if roll < SAME_ADDRESS_SHARE:
+            return replace(party, address_lines=target.address_lines, postcode=target.postcode)
+        if roll < SAME_ADDRESS_SHARE + OTHER_ADDRESS_SHARE:
+            pool = next(p for p in gen.pools if p.country == target.country_code)
+            elsewhere = gen.party(target.role, pool)
+            return replace(
+                party, address_lines=elsewhere.address_lines, postcode=elsewhere.postcode,
+                city=elsewhere.city, location=elsewhere.location,
+            )  # fmt: skip
+        return party
+
     def primary(target: Party) -> str:
         return target.name or target.business_name
 
-    positive("typo", lambda _, t: name_only(t, _typo(rng, primary(t))))
+    positive("typo", lambda _, t: name_variant(t, _typo(rng, primary(t))))
     positive(
         "transliteration",
         lambda _, t: (
-            name_only(t, _transliterate(rng, primary(t))) if not primary(t).isascii() else None
+            name_variant(t, _transliterate(rng, primary(t))) if not primary(t).isascii() else None
         ),
     )
     positive(
         "legal_form",
         lambda _, t: (
-            name_only(t, _legal_form(rng, t.business_name, t.country_code))
+            name_variant(t, _legal_form(rng, t.business_name, t.country_code))
             if t.business_name
             else None
         ),
     )
-    positive("reorder", lambda _, t: name_only(t, _reorder(rng, primary(t), bool(t.name))))
-    positive("abbreviation", lambda _, t: name_only(t, _abbreviate(rng, primary(t), bool(t.name))))
+    positive("reorder", lambda _, t: name_variant(t, _reorder(rng, primary(t), bool(t.name))))
+    positive(
+        "abbreviation", lambda _, t: name_variant(t, _abbreviate(rng, primary(t), bool(t.name)))
+    )
 
     def alias(_: Incident, target: Party) -> Party | None:
         if not (target.phones or target.emails):

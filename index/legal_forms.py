@@ -131,6 +131,25 @@ LATIN_LEGAL_SUFFIXES = _forms(
     "jsc",
     "jsco",
     "co jsc",
+    "cong ty tnhh",
+    "cong ty tnhh mtv",
+    "tnhh mtv",
+    "tnhh",
+    "mtv",
+    "cong ty co phan",
+    "cong ty hop danh",
+    "dntn",
+    "doanh nghiep tu nhan",
+    "trach nhiem huu han",
+    "cong ty trach nhiem huu han",
+    "mot thanh vien",
+    "tnhh mot thanh vien",
+    "cong ty tnhh mot thanh vien",
+    # KR (romanised)
+    "yuhanhoesa",
+    "yuhan hoesa",
+    "jusikhoesa",
+    "jusik hoesa",
     # BG
     "ood",
     "eood",
@@ -201,6 +220,7 @@ LEGAL_TOKENS_ANYWHERE = frozenset(
 # Chinese legal forms written syllable by syllable ("YouXianGongSi" split at its capitals).
 LATIN_LEGAL_SUFFIXES |= _forms(
     "you xian gong si", "yu xian gong si", "gong si", "you xian", "gu fen you xian gong si",
+    "yuxian gongsi", "gufen youxian gongsi",
 )  # fmt: skip
 
 # Prefixes: forms written before the name.
@@ -217,6 +237,8 @@ LATIN_LEGAL_PREFIXES = _forms(
     "tdv",
     "cong ty tnhh",
     "cong ty co phan",
+    "cong ty trach nhiem huu han",
+    "doanh nghiep tu nhan",
     "cong ty",
     "ctcp",
     "cty tnhh",
@@ -239,6 +261,8 @@ LATIN_LEGAL_PREFIXES = _forms(
     "hanghunswn",
     "jusikhoesa",
     "jusighoesa",
+    "yuhanhoesa",
+    "yuhan hoesa",
 )
 
 # Legal forms in their own script, removed before transliteration (longest first).
@@ -259,6 +283,8 @@ NATIVE_LEGAL_FORMS = (
     "유한회사",
     "(주)",
     "㈜",
+    "(유)",
+    "㈲",
     "(มหาชน)",
     "มหาชน",
     "บริษัท",
@@ -267,8 +293,14 @@ NATIVE_LEGAL_FORMS = (
     "شركة",
     "شرکت",
     "ش.م.م",
+    "Công ty Trách nhiệm hữu hạn một thành viên",
+    "Công ty Trách nhiệm hữu hạn",
+    "Công ty TNHH một thành viên",
+    "Công ty TNHH MTV",
     "Công ty TNHH",
     "Công ty Cổ phần",
+    "Công ty Hợp danh",
+    "Doanh nghiệp tư nhân",
     "Công ty",
 )
 

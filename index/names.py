@@ -2,9 +2,12 @@
 
 Every normalised name is indexed under 64-bit keys of several families:
 
-- FULL: the whole normalised name (exact matches, however common the tokens);
+- FULL: the name's core tokens in sorted order (exact matches in any token order and with any
+  generic business words, however common the tokens);
 - TOKEN: each core token (generic business words are left out);
 - SKELETON: a token's consonant skeleton (transliteration variants: Natalya/Natallia);
+- PHONETIC: a token's phonetic folding where it differs from the token (Yuan/Iuan, Djordje/
+  Jordje), looked up by queries as PHONETIC and as TOKEN;
 - PREFIX / SUFFIX: a token's two halves (one typo leaves one half intact).
 
 A query also looks up adjacent tokens joined ("hong da" finds "hongda"), each token with one
@@ -31,12 +34,15 @@ TOKEN = 0x2C9E_6B1D_07A4_F358
 SKELETON = 0x71D3_A85C_E20B_96F4
 PREFIX = 0x0B6F_D249_5E1A_C783
 SUFFIX = 0x4E82_17C6_B95D_3A0F
+PHONETIC = 0x6C3B_F1A0_D58E_2947
 PHONE = 0x3F51_C0A7_6D28_E9B4
 EMAIL = 0x68A4_2E9F_B13C_705D
 DOMAIN = 0x1D7B_94E0_C6F2_5A38
 CELL = 0x52E6_0B3D_8A71_F4C9
 
-NAME_FAMILY_WEIGHTS = {FULL: 3.0, TOKEN: 1.0, SKELETON: 0.6, PREFIX: 0.4, SUFFIX: 0.4}
+NAME_FAMILY_WEIGHTS = {
+    FULL: 3.0, TOKEN: 1.0, PHONETIC: 0.8, SKELETON: 0.6, PREFIX: 0.4, SUFFIX: 0.4,
+}  # fmt: skip
 DELETION_WEIGHT = 0.8
 MAX_DELETION_TOKEN = 7  # longer tokens are covered by their halves
 MIN_TOKEN = 2
@@ -48,16 +54,25 @@ def key(family: int, text: str) -> int:
     return hash(text) ^ family
 
 
+def _deletions(token: str) -> list[str]:
+    return [token[:i] + token[i + 1 :] for i in range(len(token))]
+
+
 def _halves(token: str) -> tuple[str, str]:
     cut = len(token) // 2
     return token[:cut], token[cut:]
+
+
+def whole_name(name: NormalizedName) -> str:
+    """The name's FULL-key text: "IVANOVA, Natalya OOO" and "Natalya Ivanova" agree."""
+    return " ".join(sorted(name.core_tokens))
 
 
 def index_name_keys(name: NormalizedName) -> set[int]:
     """The keys one incident party's name is filed under."""
     if not name.tokens:
         return set()
-    keys = {key(FULL, name.full)}
+    keys = {key(FULL, whole_name(name))}
     for token in name.core_tokens:
         if len(token) >= MIN_TOKEN:
             keys.add(key(TOKEN, token))
@@ -65,6 +80,10 @@ def index_name_keys(name: NormalizedName) -> set[int]:
             skel = skeleton(token)
             if len(skel) >= 2 and skel != token:
                 keys.add(key(SKELETON, skel))
+        if len(token) >= MIN_TOKEN:
+            folded = phonetic(token)
+            if folded != token:
+                keys.add(key(PHONETIC, folded))
         if len(token) >= MIN_HALVED_TOKEN:
             head, tail = _halves(token)
             keys.add(key(PREFIX, head))
@@ -76,7 +95,7 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
     """The keys a query name looks up, each with the weight a hit on it gives a candidate."""
     if not name.tokens:
         return {}
-    keys = {key(FULL, name.full): NAME_FAMILY_WEIGHTS[FULL]}
+    keys = {key(FULL, whole_name(name)): NAME_FAMILY_WEIGHTS[FULL]}
     core = name.core_tokens
     for a, b in pairwise(core):
         keys[key(TOKEN, a + b)] = NAME_FAMILY_WEIGHTS[TOKEN]
@@ -87,9 +106,13 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
             skel = skeleton(token)
             if len(skel) >= 2 and skel != token:
                 keys.setdefault(key(SKELETON, skel), NAME_FAMILY_WEIGHTS[SKELETON])
+        if len(token) >= MIN_TOKEN:
+            folded = phonetic(token)
+            keys.setdefault(key(PHONETIC, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
+            keys.setdefault(key(TOKEN, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
         if MIN_SKELETON_TOKEN <= len(token) <= MAX_DELETION_TOKEN:
-            for i in range(len(token)):
-                keys.setdefault(key(TOKEN, token[:i] + token[i + 1 :]), DELETION_WEIGHT)
+            for deleted in _deletions(token):
+                keys.setdefault(key(TOKEN, deleted), DELETION_WEIGHT)  # a letter typed in
         size = len(token)
         for original in (size - 1, size, size + 1):
             if original < MIN_HALVED_TOKEN:

@@ -27,8 +27,11 @@ from index.legal_forms import (
     NATIVE_LEGAL_FORMS,
     PINYIN_WORDS,
 )
+from index.near_words import NearWords
 
 NAME_CACHE_SIZE = 1 << 16
+TOKEN_CACHE_SIZE = 1 << 16  # builds normalise every name afresh, but tokens repeat
+_LEGAL_TYPO_MIN = 6
 _MAX_LEGAL_FORM_TOKENS = max(len(form) for form in LATIN_LEGAL_SUFFIXES | LATIN_LEGAL_PREFIXES)
 
 _NATIVE_LEGAL_RE = re.compile(
@@ -43,6 +46,8 @@ _ARABIC_ARTICLE_RE = re.compile(r"(?<![\u0600-\u06FF])(?:ال|لل)(?=[\u0600-\u
 _GREEK_OU_RE = re.compile("ου|ού|Ου|ΟΥ|Ού")
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]+")
 _SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_CAMEL_CASE_RE = re.compile(r"\b(?:[A-Z][a-z]*){3,}\b")
+_CAMEL_SYLLABLE_RE = re.compile(r"[A-Z][a-z]*")
 # Legal forms run into the name's last word ("DeFanYouXianGongSi", "AcmeGmbH").
 _GLUED_LEGAL_SUFFIXES = ("youxiangongsi", "yuxiangongsi", "gongsi", "coltd", "gmbh")
 _JOINERS = str.maketrans("", "", ".'’`´ʼ")
@@ -50,36 +55,25 @@ _SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
 _REPEAT_RE = re.compile(r"(.)\1+")
 
 
-def _generic_near() -> dict[str, str]:
-    """Generic words of 6+ letters and every one-letter deletion of them → canonical word."""
-    near: dict[str, str] = {}
-    for word, canonical in GENERIC_CANONICAL.items():
-        if len(word) >= 6:
-            near.setdefault(word, canonical)
-            for i in range(len(word)):
-                near.setdefault(word[:i] + word[i + 1 :], canonical)
-    return near
+_GENERIC_WORDS = NearWords(GENERIC_CANONICAL)
+_LEGAL_WORDS = NearWords({
+    word: word
+    for form in LATIN_LEGAL_SUFFIXES | LATIN_LEGAL_PREFIXES
+    for word in form
+    if len(word) >= _LEGAL_TYPO_MIN
+})  # fmt: skip
 
 
-_GENERIC_NEAR = _generic_near()
-_GENERIC_PREFIXES = frozenset(word[:2] for word in _GENERIC_NEAR)
-
-
+@lru_cache(maxsize=TOKEN_CACHE_SIZE)
 def _canonical_token(token: str) -> str:
     """Generic business words to their canonical form, one typo allowed ("inteprnational")."""
-    exact = GENERIC_CANONICAL.get(token)
-    if exact is not None:
-        return exact
-    if len(token) < 6 or token[:2] not in _GENERIC_PREFIXES:
-        return token
-    near = _GENERIC_NEAR.get(token)
-    if near is not None:
-        return near
-    for i in range(len(token)):
-        near = _GENERIC_NEAR.get(token[:i] + token[i + 1 :])
-        if near is not None:
-            return near
-    return token
+    return _GENERIC_WORDS.get(token) or token
+
+
+@lru_cache(maxsize=TOKEN_CACHE_SIZE)
+def _legal_token(token: str) -> str:
+    """A legal-form word with a typo to the word itself ("limitzed" → "limited")."""
+    return _LEGAL_WORDS.get(token) or token
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +97,28 @@ class NormalizedName:
 
 def _pinyin_words(run: str) -> str:
     """Chinese characters to pinyin words: known words first, otherwise syllables in pairs."""
-    syllables = [anyascii(ch).lower() for ch in run]
+    return _pinyin_join([anyascii(ch).lower() for ch in run])
+
+
+@lru_cache(maxsize=1)
+def _pinyin_syllables() -> frozenset[str]:
+    return frozenset(
+        syllable
+        for code in range(0x4E00, 0xA000)
+        if (syllable := anyascii(chr(code)).lower()).isalpha()
+    )
+
+
+def _camel_pinyin(match: re.Match[str]) -> str:
+    """'AngGeXinXiWangLuo' (pinyin written by syllable capitals) → the words its characters
+    give: 'angge xinxi wangluo'. Any other capitalised word is left as it is."""
+    syllables = [s.lower() for s in _CAMEL_SYLLABLE_RE.findall(match.group())]
+    if all(s in _pinyin_syllables() for s in syllables):
+        return _pinyin_join(syllables)
+    return match.group()
+
+
+def _pinyin_join(syllables: list[str]) -> str:
     words: list[str] = []
     i = 0
     while i < len(syllables):
@@ -176,10 +191,11 @@ def normalize_name(raw: str) -> NormalizedName:
     text = unicodedata.normalize("NFKC", raw)
     if not text.isascii():
         text = _to_latin(text)
+    text = _CAMEL_CASE_RE.sub(_camel_pinyin, text)
     text = text.casefold().translate(_JOINERS)
     tokens = _join_single_letters([t for t in _SPLIT_RE.split(text) if t])
     tokens = [t for t in tokens if t not in NAME_PARTICLES] or tokens
-    tokens = _strip_legal_forms(tokens)
+    tokens = _strip_legal_forms([_legal_token(t) for t in tokens])
     if tokens:
         tokens[-1] = _strip_glued_legal_form(tokens[-1])
     if len(tokens) > 1:

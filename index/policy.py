@@ -47,9 +47,9 @@ class Policy:
 
     version: str = "default-2026.11"
     # names: points = name_weight · ((similarity − name_floor) / (1 − name_floor)) ^ name_exponent
-    name_weight: float = 100.0
-    name_floor: float = 0.75
-    name_exponent: float = 2.0
+    name_weight: float = 120.0
+    name_floor: float = 0.8
+    name_exponent: float = 1.5
     name_partial: float = 0.82
     name_strong: float = 0.90
     name_exact: float = 0.99
@@ -70,7 +70,11 @@ class Policy:
     # address agreement counts only beside name or location evidence
     postcode_weight: float = 8.0
     city_weight: float = 4.0
+    # address disagreement scales name points when there is no location agreement
     country_mismatch_factor: float = 0.6
+    postcode_mismatch_factor: float = 0.85
+    far_location_m: float = 2000.0
+    far_location_factor: float = 0.85
     # incident weights
     kind_weights: MappingProxyType[IncidentKind, float] = field(
         default_factory=lambda: MappingProxyType(dict(_DEFAULT_KIND_WEIGHTS))
@@ -106,6 +110,13 @@ class Policy:
             problems.append("match and candidate limits must be at least 1")
         if not 0.0 <= self.extra_match_damping < 1.0:
             problems.append("extra_match_damping must be in [0, 1)")
+        factors = (
+            self.country_mismatch_factor, self.postcode_mismatch_factor, self.far_location_factor
+        )  # fmt: skip
+        if not all(0.0 < factor <= 1.0 for factor in factors):
+            problems.append("mismatch factors must be in (0, 1]")
+        if self.far_location_m <= self.near_radius_m:
+            problems.append("far_location_m must be beyond near_radius_m")
         if problems:
             raise PolicyError("; ".join(problems))
 

@@ -169,7 +169,9 @@ def _match(query: _QueryParty, record: PartyRecord, policy: Policy, as_of: date)
         distance_m=distance,
         in_area=False,
         identifiers=shared,
-        postcode_match=bool(query.postcode) and query.postcode == record.postcode,
+        postcode_match=query.postcode == record.postcode
+        if query.postcode and record.postcode
+        else None,
         city_match=bool(query.city) and query.city == record.city,
         country_match=None
         if not (query.country and record.country)

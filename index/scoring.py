@@ -34,7 +34,7 @@ class PairEvidence:
     distance_m: float | None
     in_area: bool
     identifiers: frozenset[str]
-    postcode_match: bool
+    postcode_match: bool | None  # None: one side has no postcode
     city_match: bool
     country_match: bool | None
 
@@ -152,9 +152,8 @@ def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[Reas
         }[kind]
         reasons.append(_IDENTIFIER_REASONS[kind])
 
-    if names > 0.0 and geo == 0.0 and ev.country_match is False:
-        names *= policy.country_mismatch_factor
-        reasons.append(ReasonCode.COUNTRY_MISMATCH)
+    if names > 0.0 and geo == 0.0:
+        names *= _disagreement_factor(policy, ev, reasons)
 
     points = names + geo + identifiers + policy.combination_weight * names * near
     if points > 0.0 and (names > 0.0 or geo > 0.0):
@@ -165,6 +164,23 @@ def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[Reas
             points += policy.city_weight
             reasons.append(ReasonCode.CITY_MATCH)
     return points, tuple(reasons)
+
+
+def _disagreement_factor(policy: Policy, ev: PairEvidence, reasons: list[ReasonCode]) -> float:
+    """How much a name match counts when the addresses disagree: another country, another
+    postcode, or both located and far apart. Weaker than agreement is strong: firms move and
+    use several premises."""
+    factor = 1.0
+    if ev.country_match is False:
+        factor *= policy.country_mismatch_factor
+        reasons.append(ReasonCode.COUNTRY_MISMATCH)
+    elif ev.postcode_match is False:
+        factor *= policy.postcode_mismatch_factor
+        reasons.append(ReasonCode.POSTCODE_MISMATCH)
+    if ev.distance_m is not None and ev.distance_m > policy.far_location_m:
+        factor *= policy.far_location_factor
+        reasons.append(ReasonCode.LOCATION_FAR)
+    return factor
 
 
 def score_of(policy: Policy, weighted_points: float) -> float:

@@ -88,6 +88,7 @@ SUBSTANCES = {
 }
 TODAY = date(2026, 11, 24)
 POOL_SIZE = 400
+_FEW_SURNAMES = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,24 @@ class LocalePool:
     first_names: tuple[str, ...]
     last_names: tuple[str, ...]
     companies: tuple[str, ...]
+
+    @property
+    def company_words(self) -> tuple[str, ...]:
+        """Words firms are named after: surnames, and given names too where there are few
+        surnames (Vietnam has ten common ones; "Minh Phát", "Hoàng Long" name firms)."""
+        if len(self.last_names) >= _FEW_SURNAMES:
+            return self.last_names
+        given = (word for name in self.first_names for word in name.split())
+        return tuple(dict.fromkeys((*self.last_names, *given)))
+
+
+def _given_name(fake: Faker, locale: str) -> str:
+    # Faker's vi_VN first_name() only says "John" or "Jane"; Vietnamese given names come
+    # with a middle name ("Văn Nam", "Thị Linh").
+    if locale == "vi_VN":
+        given = fake.first_name_male() if fake.random.random() < 0.5 else fake.first_name_female()
+        return f"{fake.middle_name()} {given}"
+    return str(fake.first_name())
 
 
 def build_pools(seed: int, size: int = POOL_SIZE) -> tuple[LocalePool, ...]:
@@ -110,7 +129,7 @@ def build_pools(seed: int, size: int = POOL_SIZE) -> tuple[LocalePool, ...]:
                 locale=locale,
                 country=country,
                 cities=cities,
-                first_names=tuple(dict.fromkeys(fake.first_name() for _ in range(size))),
+                first_names=tuple(dict.fromkeys(_given_name(fake, locale) for _ in range(size))),
                 last_names=tuple(dict.fromkeys(fake.last_name() for _ in range(size))),
                 companies=tuple(dict.fromkeys(fake.company() for _ in range(size))),
             )
@@ -164,7 +183,8 @@ class Generator:
         roll = rng.random()
         if roll < 0.1:
             return rng.choice(pool.companies)
-        core = f"{rng.choice(pool.last_names)} {rng.choice(pool.last_names)}"
+        words = pool.company_words
+        core = f"{rng.choice(words)} {rng.choice(words)}"
         name = f"{core} {rng.choice(GENERIC_WORDS)}"
         forms = LEGAL_FORMS.get(pool.country)
         return f"{name} {rng.choice(forms)}" if forms else name

@@ -7,6 +7,7 @@ from index.evaluation import (
     evaluate,
     screening_date,
 )
+from index.normalize import canonical_phone
 from index.policy import DEFAULT_POLICY
 from index.snapshot import IndexView, build_snapshot
 
@@ -23,3 +24,27 @@ def test_small_evaluation_run_reports_every_family_and_catches_most_variants() -
     assert set(report["by_family"]) == set(figures.by_family)  # type: ignore[call-overload]
     assert float(report["recall_alert"]) >= 0.8  # type: ignore[arg-type]
     assert float(report["false_alert_rate"]) <= 0.1  # type: ignore[arg-type]
+
+
+def test_negatives_share_no_identifier_and_name_variants_carry_addresses() -> None:
+    dataset = build_evaluation_set(seed=3, background=3000, per_family=40)
+    recorded = {
+        canonical_phone(phone, party.country_code)
+        for incident in dataset.incidents
+        for party in incident.parties
+        for phone in party.phones
+    }
+    by_id = {incident.incident_id: incident for incident in dataset.incidents}
+    same = moved = bare = 0
+    for case in dataset.cases:
+        party = case.query.parties[0]
+        if not case.positive:
+            phones = {canonical_phone(p, party.country_code) for p in party.phones}
+            assert not phones & recorded, case
+        elif case.family in ("typo", "reorder", "abbreviation"):
+            postcodes = {p.postcode for p in by_id[case.target_incident].parties}
+            same += party.postcode in postcodes
+            moved += bool(party.postcode) and party.postcode not in postcodes
+            bare += not party.postcode
+    assert min(same, moved, bare) >= 10
+    assert same > moved

@@ -32,6 +32,13 @@ SAME_NAMES = [
     ("Al Noor Trading FZE", "AL-NOOR TRADING LLC"),
     ("Hongda Inteprnational", "Hongda International"),
     ("PLC Shchiritsya", "Shchiritsya PLC"),
+    ("Minh Phát Công ty TNHH MTV", "Minh Phat"),
+    ("Đặng Bùi Công ty Trách nhiệm hữu hạn", "Dang Bui Doanh nghiep tu nhan"),
+    ("YuHanHoeSa DaOlByuTi", "(유) 다올뷰티"),
+    ("AngGeXinXiWangLuoYouXianGongSi", "昂格信息网络有限公司"),
+    ("Dowerg Girschner Tgechnology GmbH", "Dowerg Girschner"),
+    ("Bae Gang Gruop", "Bae Gang Group"),
+    ("Pu Gu Supply Limitzed", "Pu Gu"),
 ]
 
 
@@ -47,6 +54,20 @@ def test_generic_words_leave_the_core_but_stay_in_the_name() -> None:
     assert name.core_tokens == ("hongda",)
     only_generic = normalize_name("Global Trading")
     assert only_generic.core_tokens == only_generic.tokens == ("global", "trading")
+
+
+@pytest.mark.parametrize(
+    ("raw", "core"),
+    [
+        ("Rahul Sharma", "rahul sharma"),  # one letter from "pharma", and a surname
+        ("Parma Foods", "parma foods"),
+        ("Hande Yilmaz", "hande yilmaz"),  # "handel" less its last letter
+        ("Margo Cargo", "margo"),
+        ("McDonald LeBlanc", "mcdonald leblanc"),  # capitals inside, but not pinyin
+    ],
+)
+def test_names_near_generic_words_are_kept(raw: str, core: str) -> None:
+    assert normalize_name(raw).core == core
 
 
 def test_legal_form_alone_is_not_stripped_to_nothing() -> None:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def evidence(**fields: object) -> PairEvidence:
     base: dict[str, object] = {
         "name_similarity": 0.0, "distance_m": None, "in_area": False,
-        "identifiers": frozenset(), "postcode_match": False, "city_match": False,
+        "identifiers": frozenset(), "postcode_match": None, "city_match": False,
         "country_match": None,
     }  # fmt: skip
     base.update(fields)
@@ -112,6 +112,27 @@ def test_reasons_explain_the_points() -> None:
     _, area = evidence_points(DEFAULT_POLICY, evidence(in_area=True, name_similarity=0.83))
     assert area == (ReasonCode.NAME_PARTIAL, ReasonCode.GEO_IN_AREA)
     assert evidence_points(DEFAULT_POLICY, evidence(postcode_match=True)) == (0.0, ())
+
+
+def test_address_disagreement_weakens_a_name_match_but_never_location_agreement() -> None:
+    alone = score(evidence(name_similarity=0.95, city_match=True))
+    moved = evidence(name_similarity=0.95, city_match=True, postcode_match=False)
+    far = evidence(name_similarity=0.95, city_match=True, postcode_match=False, distance_m=9000.0)
+    assert score(far) < score(moved) < alone
+    assert evidence_points(DEFAULT_POLICY, far)[1] == (
+        ReasonCode.NAME_STRONG, ReasonCode.POSTCODE_MISMATCH, ReasonCode.LOCATION_FAR,
+        ReasonCode.CITY_MATCH,
+    )  # fmt: skip
+    between = evidence(name_similarity=0.95, distance_m=1000.0)  # beyond "near", short of "far"
+    assert score(between) == score(evidence(name_similarity=0.95))
+    near = evidence(name_similarity=0.95, distance_m=40.0)
+    assert score(evidence(name_similarity=0.95, distance_m=40.0, postcode_match=False)) == (
+        score(near)
+    )
+    with pytest.raises(PolicyError, match="far_location_m"):
+        parse_policy("far_location_m = 100.0")
+    with pytest.raises(PolicyError, match="mismatch factors"):
+        parse_policy("postcode_mismatch_factor = 0.0")
 
 
 def test_incident_weight_orders_kinds_and_decays_with_age_to_a_floor() -> None:

@@ -211,10 +211,49 @@ def test_parties_under_two_common_tokens_are_still_found() -> None:
     ]
     view = IndexView.of(build_snapshot(people))
     strict = replace(DEFAULT_POLICY, name_df_cap=1)
-    result = view.screen(query(Party(name="PHAM, John Jane")), strict, TODAY)
+    misspelt = query(Party(name="PHAM, John Janne"))  # no whole-name key: only common tokens
+    result = view.screen(misspelt, strict, TODAY)
     assert result.parties[0].matches[0].incident.incident_id == "ION-T"
     assert replace(strict, common_key_df_cap=1) != strict
-    nothing = view.screen(
-        query(Party(name="PHAM, John Jane")), replace(strict, common_key_df_cap=1), TODAY
-    )
+    nothing = view.screen(misspelt, replace(strict, common_key_df_cap=1), TODAY)
     assert "ION-T" not in matched_ids(nothing)
+
+
+def test_reordered_name_with_generic_words_is_found_by_its_whole_name() -> None:
+    people = [
+        incident("ION-T", Party(business_name="Trần Nguyễn Co., Ltd")),
+        *(incident(f"ION-{i}", Party(name=f"Nguyen Van {i}x Tran")) for i in range(5)),
+    ]
+    view = IndexView.of(build_snapshot(people))
+    only_whole_names = replace(DEFAULT_POLICY, name_df_cap=1, common_key_df_cap=1)
+    result = view.screen(
+        query(Party(business_name="Nguyễn Technology Trần")), only_whole_names, TODAY
+    )
+    assert matched_ids(result) == {"ION-T"}
+    assert result.parties[0].matches[0].evidence.name_similarity == 1.0
+
+
+def test_transliteration_variant_is_found_by_its_phonetic_key() -> None:
+    people = [
+        incident("ION-T", Party(name="Yuan Gong")),
+        incident("ION-A", Party(name="Gong Li")),
+        incident("ION-B", Party(name="Gong Wei")),
+    ]
+    view = IndexView.of(build_snapshot(people))
+    rare_keys_only = replace(DEFAULT_POLICY, name_df_cap=2, common_key_df_cap=2)
+    assert matched_ids(view.screen(query(Party(name="Iuan Gong")), rare_keys_only, TODAY)) == {
+        "ION-T"
+    }
+
+
+def test_among_many_parties_of_one_name_the_one_in_the_querys_city_is_a_candidate() -> None:
+    elsewhere = [
+        incident(f"ION-{i:02d}", Party(name="Jane Duong", city=f"Town {i}", country_code="VN"))
+        for i in range(30)
+    ]
+    target = incident("ION-T", Party(name="Jane Duong", city="Ho Chi Minh", country_code="VN"))
+    view = IndexView.of(build_snapshot([*elsewhere, target]))
+    few = replace(DEFAULT_POLICY, name_candidates=3)
+    party = Party(name="DUONG, Jane", city="Ho Chi Minh", country_code="VN")
+    result = view.screen(query(party), few, TODAY)
+    assert result.parties[0].matches[0].incident.incident_id == "ION-T"
