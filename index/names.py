@@ -19,15 +19,13 @@ add candidates that re-scoring then judges on the real strings.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from index.normalize import NormalizedName, skeleton
+from index.normalize import NormalizedName, phonetic, skeleton
 
 FULL = 0x5A17_0F3E_9B2C_4D61
 TOKEN = 0x2C9E_6B1D_07A4_F358
@@ -126,25 +124,22 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
     return keys
 
 
-# Spelling variants of one sound across romanisation systems (Natalya/Natalia,
-# Polychronopoulos/Polichronopoylos, Djordje/Jorje, Khan/Han), folded for a second opinion.
-_PHONETIC_RULES = (
-    ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("kh", "h"), ("ph", "f"), ("oy", "u"), ("ou", "u"),
-    ("ck", "k"), ("tz", "z"), ("w", "v"), ("y", "i"), ("q", "k"),
-)  # fmt: skip
-_DOUBLED_RE = re.compile(r"([a-z])\1+")
+def whole_token_keys(name: NormalizedName) -> list[tuple[int, ...]]:
+    """Per core token, the keys that stand for the whole token: the token itself, and its
+    phonetic folding as a PHONETIC and as a TOKEN key (a subset of query_name_keys)."""
+    found: list[tuple[int, ...]] = []
+    for token in name.core_tokens:
+        if len(token) >= MIN_TOKEN:
+            folded = phonetic(token)
+            found.append((key(TOKEN, token), key(PHONETIC, folded), key(TOKEN, folded)))
+    return found
+
+
 # A phonetic-only agreement is strong evidence but never an exact match.
 PHONETIC_DISCOUNT = 0.97
 # Folding moves a pair's similarity by a few hundredths at most; below this it cannot lift a
 # pair anywhere near the name points.
 _BORDERLINE = (0.75, PHONETIC_DISCOUNT)
-
-
-@lru_cache(maxsize=1 << 16)
-def phonetic(text: str) -> str:
-    for old, new in _PHONETIC_RULES:
-        text = text.replace(old, new)
-    return _DOUBLED_RE.sub(r"\1", text)
 
 
 def _spelling_similarity(a: str, b: str) -> float:

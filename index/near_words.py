@@ -6,15 +6,18 @@ short words into real names: "Sharma" is one substitution from "pharma" and "Mar
 "cargo", "Parma" and "Hande" one letter short of "pharma" and "handel". So a letter typed
 in or two letters swapped count for words of TYPO_MIN letters or more, an inner letter left
 out for words of MISSING_MIN or more, a substituted letter only for words of SUBSTITUTION_MIN
-or more, and shorter words must match exactly. Lookups use symmetric
-deletions (a word and each of its one-letter deletions), so a token costs a few dictionary
-probes.
+or more, and shorter words must match exactly. Words of FOLDED_MIN letters or more also
+match when their spelling folds to the same sounds and is as long within a letter ("Scyence",
+"Grup", "Iouxian"; not "Yao", which folds like "yiyao"). Lookups use
+symmetric deletions (a word and each of its one-letter deletions), so a token costs a few
+dictionary probes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+FOLDED_MIN = 4
 TYPO_MIN = 5
 MISSING_MIN = 6
 SUBSTITUTION_MIN = 8
@@ -32,8 +35,15 @@ class NearWords:
     """Maps a token to its vocabulary word's canonical form when the token is that word or a
     forgiven typo of it."""
 
-    def __init__(self, vocabulary: Mapping[str, str]) -> None:
+    def __init__(
+        self, vocabulary: Mapping[str, str], fold: Callable[[str], str] = str.lower
+    ) -> None:
         self._exact = dict(vocabulary)
+        self._fold = fold
+        self._folded: dict[str, tuple[str, int]] = {}
+        for word, canonical in sorted(vocabulary.items()):
+            if len(word) >= FOLDED_MIN:
+                self._folded.setdefault(fold(word), (canonical, len(word)))
         self._typo_words = {w: c for w, c in vocabulary.items() if len(w) >= TYPO_MIN}
         self._missing_letter: dict[str, str] = {}
         self._substituted: dict[str, str] = {}  # long words' deletions, keyed with the length
@@ -48,8 +58,15 @@ class NearWords:
 
     def get(self, token: str) -> str | None:
         exact = self._exact.get(token)
-        if exact is not None or not self._shortest <= len(token) <= self._longest:
+        if exact is not None:
             return exact
+        if len(token) >= FOLDED_MIN:
+            folded = self._folded.get(self._fold(token))
+            # "Yao" folds like "yiyao" but is a surname, not a typo of it
+            if folded is not None and abs(len(token) - folded[1]) <= 1:
+                return folded[0]
+        if not self._shortest <= len(token) <= self._longest:
+            return None
         found = self._missing_letter.get(token)
         if found is not None:
             return found

@@ -55,13 +55,32 @@ _SKELETON_DROP = str.maketrans("", "", "aeiouyhw")
 _REPEAT_RE = re.compile(r"(.)\1+")
 
 
-_GENERIC_WORDS = NearWords(GENERIC_CANONICAL)
-_LEGAL_WORDS = NearWords({
-    word: word
-    for form in LATIN_LEGAL_SUFFIXES | LATIN_LEGAL_PREFIXES
-    for word in form
-    if len(word) >= _LEGAL_TYPO_MIN
-})  # fmt: skip
+# Spelling variants of one sound across romanisation systems (Natalya/Natalia,
+# Polychronopoulos/Polichronopoylos, Djordje/Jorje, Khan/Han), folded for a second opinion.
+_PHONETIC_RULES = (
+    ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("kh", "h"), ("ph", "f"), ("oy", "u"), ("ou", "u"),
+    ("ck", "k"), ("tz", "z"), ("w", "v"), ("y", "i"), ("q", "k"),
+)  # fmt: skip
+_DOUBLED_RE = re.compile(r"([a-z])\1+")
+
+
+@lru_cache(maxsize=TOKEN_CACHE_SIZE)
+def phonetic(text: str) -> str:
+    for old, new in _PHONETIC_RULES:
+        text = text.replace(old, new)
+    return _DOUBLED_RE.sub(r"\1", text)
+
+
+_GENERIC_WORDS = NearWords(GENERIC_CANONICAL, phonetic)
+_LEGAL_WORDS = NearWords(
+    {
+        word: word
+        for form in LATIN_LEGAL_SUFFIXES | LATIN_LEGAL_PREFIXES
+        for word in form
+        if len(word) >= _LEGAL_TYPO_MIN
+    },
+    phonetic,
+)
 
 
 @lru_cache(maxsize=TOKEN_CACHE_SIZE)

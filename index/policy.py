@@ -68,7 +68,7 @@ class Policy:
     email_weight: float = 130.0
     domain_weight: float = 60.0
     # address agreement counts only beside name or location evidence
-    postcode_weight: float = 8.0
+    postcode_weight: float = 16.0
     city_weight: float = 4.0
     # address disagreement scales name points when there is no location agreement
     country_mismatch_factor: float = 0.6

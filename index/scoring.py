@@ -167,18 +167,18 @@ def evidence_points(policy: Policy, ev: PairEvidence) -> tuple[float, tuple[Reas
 
 
 def _disagreement_factor(policy: Policy, ev: PairEvidence, reasons: list[ReasonCode]) -> float:
-    """How much a name match counts when the addresses disagree: another country, another
-    postcode, or both located and far apart. Weaker than agreement is strong: firms move and
-    use several premises."""
-    factor = 1.0
+    """How much a name match counts when the addresses disagree: another country, or another
+    premises (another postcode, or both located and far apart; a move changes both, so they
+    count once). Disagreement weighs less than agreement: firms move and use several sites."""
     if ev.country_match is False:
-        factor *= policy.country_mismatch_factor
         reasons.append(ReasonCode.COUNTRY_MISMATCH)
-    elif ev.postcode_match is False:
-        factor *= policy.postcode_mismatch_factor
+        return policy.country_mismatch_factor
+    factor = 1.0
+    if ev.postcode_match is False:
+        factor = policy.postcode_mismatch_factor
         reasons.append(ReasonCode.POSTCODE_MISMATCH)
     if ev.distance_m is not None and ev.distance_m > policy.far_location_m:
-        factor *= policy.far_location_factor
+        factor = min(factor, policy.far_location_factor)
         reasons.append(ReasonCode.LOCATION_FAR)
     return factor
 

@@ -117,6 +117,7 @@ class PreparedParty:
     names: tuple[NormalizedName, ...]
     keys: Int64Array  # name keys, then identifier keys, then cell keys
     name_weights: npt.NDArray[np.float64]
+    token_groups: list[int]  # per name key, the query token it stands for as a whole, or -1
     identifier_kinds: tuple[str, ...]
     n_cells: int
     country: int
@@ -127,9 +128,13 @@ class PreparedParty:
 def prepare_party(party: Party) -> PreparedParty:
     normalized = tuple(n for n in map(normalize_name, party.names()) if n.tokens)
     name_keys: dict[int, float] = {}
-    for name in normalized:
+    groups: dict[int, int] = {}
+    for n, name in enumerate(normalized):
         for k, w in names.query_name_keys(name).items():
             name_keys[k] = max(w, name_keys.get(k, 0.0))
+        for t, token_keys in enumerate(names.whole_token_keys(name)):
+            for k in token_keys:
+                groups.setdefault(k, n * _MAX_TOKENS + t)
     identifier_keys: dict[int, str] = {}
     for kind, value in identifiers_of(party):
         identifier_keys[names.key(_IDENTIFIER_FAMILIES[kind], value)] = kind
@@ -142,6 +147,7 @@ def prepare_party(party: Party) -> PreparedParty:
         names=normalized,
         keys=keys,
         name_weights=np.fromiter(name_keys.values(), np.float64, len(name_keys)),
+        token_groups=[groups.get(k, -1) for k in name_keys],
         identifier_kinds=tuple(identifier_keys.values()),
         n_cells=len(cells),
         country=_country_code(party.country_code),
@@ -180,7 +186,9 @@ def _unpack_names(packed: str) -> list[str]:
 
 
 _NAME_KEY, _IDENTIFIER_KEY, _CELL_KEY = 0, 1, 2
-_SAME_CITY_BONUS = 1.0  # about an eighth of a rare token's IDF weight: a tie-break
+_SAME_CITY_BONUS = 1.0  # about an eighth of a rare token's IDF weight: tie-breaks
+_SAME_POSTCODE_BONUS = 2.0
+_MAX_TOKENS = 1 << 10  # token groups of one party's names: name index · this + token index
 
 
 def _agree(query_key: int, incident_key: int) -> bool | None:
@@ -211,6 +219,7 @@ class _Batch:
     owners: Int64Array  # query party of each key
     kinds: npt.NDArray[np.int8]
     weights: npt.NDArray[np.float64]  # name keys' weights, 0 for the others
+    groups: npt.NDArray[np.int64]  # token group of whole-token name keys, -1 for the others
     identifier_kinds: list[str]  # per key, "" unless an identifier key
     key_ranges: list[tuple[int, int]]  # each owner's [first, last) key index
     starts: Int64Array
@@ -226,12 +235,14 @@ class _Batch:
         key_ranges: list[tuple[int, int]] = []
         kinds: list[int] = []
         weights: list[float] = []
+        groups: list[int] = []
         identifier_kinds: list[str] = []
         position = 0
         for party in prepared:
             n_names, n_ids = len(party.name_weights), len(party.identifier_kinds)
             kinds += [_NAME_KEY] * n_names + [_IDENTIFIER_KEY] * n_ids + [_CELL_KEY] * party.n_cells
             weights += party.name_weights.tolist() + [0.0] * (n_ids + party.n_cells)
+            groups += party.token_groups + [-1] * (n_ids + party.n_cells)
             identifier_kinds += [""] * n_names + list(party.identifier_kinds)
             identifier_kinds += [""] * party.n_cells
             key_ranges.append((position, position + len(party.keys)))
@@ -246,6 +257,7 @@ class _Batch:
             owners=np.repeat(np.arange(len(prepared)), [len(p.keys) for p in prepared]),
             kinds=np.array(kinds, np.int8),
             weights=np.array(weights, np.float64),
+            groups=np.array(groups, np.int64),
             identifier_kinds=identifier_kinds,
             key_ranges=key_ranges,
             starts=starts,
@@ -389,15 +401,18 @@ class Snapshot:
         weights = batch.weights[key_index] * idf
         found = np.bincount(owners, minlength=batch.size)
         common = is_name & (counts > policy.name_df_cap) & (counts <= policy.common_key_df_cap)
-        common &= batch.weights >= names.NAME_FAMILY_WEIGHTS[names.TOKEN]
+        common &= batch.groups >= 0
         extra_parties: list[Int32Array] = []
         extra_owners: list[int] = []
         for owner in np.flatnonzero(found < policy.name_candidates).tolist():
             first, last = batch.key_ranges[owner]
             mine = first + np.flatnonzero(common[first:last])
+            mine = mine[np.argsort(counts[mine], kind="stable")]
+            _, first_of_group = np.unique(batch.groups[mine], return_index=True)
+            mine = mine[np.sort(first_of_group)]
             if len(mine) >= 2:
-                # Only common whole tokens hit ("John Jane PHAM"): parties holding two of
-                # them are candidates too.
+                # Only common whole tokens hit ("John Jane PHAM", "Luo Iang"): parties holding
+                # two of them (the rarest key of each token) are candidates too.
                 pairs = self._common_key_pairs(mine, batch.starts, batch.ends, counts)
                 extra_parties.append(pairs)
                 extra_owners.extend([owner] * len(pairs))
@@ -409,11 +424,33 @@ class Snapshot:
             return np.empty(0, np.int64)
         unique, inverse = np.unique(_pair(owners, parties), return_inverse=True)
         totals = np.asarray(np.bincount(inverse, weights=weights), np.float64)
-        # Many parties can carry one name ("Jane Bui"): the ones in the query's city first.
-        cities = batch.cities[unique >> 32]
-        same_city = (cities != 0) & (self._party_city[unique & 0xFFFF_FFFF] == cities)
-        totals += _SAME_CITY_BONUS * same_city
+        self._add_common_hits(batch, np.flatnonzero(common), unique, totals)
+        # Many parties can carry one name ("Jane Bui"): the ones at the query's postcode and
+        # in its city first.
+        owners, parties = unique >> 32, unique & 0xFFFF_FFFF
+        cities, postcodes = batch.cities[owners], batch.postcodes[owners]
+        totals += _SAME_CITY_BONUS * ((cities != 0) & (self._party_city[parties] == cities))
+        totals += _SAME_POSTCODE_BONUS * (
+            (postcodes != 0) & (self._party_postcode[parties] == postcodes)
+        )
         return _top_per_owner(unique, totals, policy.name_candidates)
+
+    def _add_common_hits(
+        self, batch: _Batch, common: Int64Array, pairs: Int64Array, totals: npt.NDArray[np.float64]
+    ) -> None:
+        """Weigh common whole-token keys into the candidates' totals: among the many "Luo"
+        parties, the ones under the query's other, common, token ("Iang" → "Yang") first."""
+        values = self._postings.values
+        for k in common.tolist():
+            owner = int(batch.owners[k])
+            lo, hi = np.searchsorted(pairs, [owner << 32, (owner + 1) << 32])
+            if lo == hi:
+                continue
+            candidates = pairs[lo:hi] & 0xFFFF_FFFF
+            posting = values[batch.starts[k] : batch.ends[k]]
+            at = np.minimum(np.searchsorted(posting, candidates), len(posting) - 1)
+            idf = max(self._log_parties - math.log(int(batch.counts[k])), 0.1)
+            totals[lo:hi] += batch.weights[k] * idf * (posting[at] == candidates)
 
     def _common_key_pairs(
         self, common: Int64Array, starts: Int64Array, ends: Int64Array, counts: Int64Array

@@ -110,3 +110,15 @@ def test_identifiers_reach_canonical_forms() -> None:
     assert normalize_postcode("sw1a 1aa") == "SW1A1AA"
     assert normalize_place("São Paulo") == "sao paulo"
     assert normalize_place("Москва") == "moskva"
+
+
+@pytest.mark.parametrize(
+    ("raw", "core"),
+    [
+        ("Ulker Sakaria Scyence Ltd. Sti.", "ulker sakaria"),  # science, spelt as it sounds
+        ("Fei Meng Grup Iouxian Gongsi", "fei meng"),
+        ("Yao Ming", "yao ming"),  # folds like "yiyao" (pharma) but is a surname
+    ],
+)
+def test_generic_and_legal_words_spelt_as_they_sound(raw: str, core: str) -> None:
+    assert normalize_name(raw).core == core

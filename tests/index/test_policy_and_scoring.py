@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +118,11 @@ def test_reasons_explain_the_points() -> None:
 def test_address_disagreement_weakens_a_name_match_but_never_location_agreement() -> None:
     alone = score(evidence(name_similarity=0.95, city_match=True))
     moved = evidence(name_similarity=0.95, city_match=True, postcode_match=False)
-    far = evidence(name_similarity=0.95, city_match=True, postcode_match=False, distance_m=9000.0)
-    assert score(far) < score(moved) < alone
-    assert evidence_points(DEFAULT_POLICY, far)[1] == (
+    far = evidence(name_similarity=0.95, city_match=True, distance_m=9000.0)
+    assert score(moved) < alone and score(far) < alone
+    far_and_moved = replace(far, postcode_match=False)  # one move, counted once
+    assert score(far_and_moved) == min(score(far), score(moved))
+    assert evidence_points(DEFAULT_POLICY, far_and_moved)[1] == (
         ReasonCode.NAME_STRONG, ReasonCode.POSTCODE_MISMATCH, ReasonCode.LOCATION_FAR,
         ReasonCode.CITY_MATCH,
     )  # fmt: skip
