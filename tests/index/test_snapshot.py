@@ -257,3 +257,14 @@ def test_among_many_parties_of_one_name_the_one_in_the_querys_city_is_a_candidat
     party = Party(name="DUONG, Jane", city="Ho Chi Minh", country_code="VN")
     result = view.screen(query(party), few, TODAY)
     assert result.parties[0].matches[0].incident.incident_id == "ION-T"
+
+
+def test_a_common_token_still_ranks_the_candidates_of_a_rarer_one() -> None:
+    luos = [incident(f"ION-L{i:02d}", Party(name=f"Luo Q{i:02d}x")) for i in range(30)]
+    yangs = [incident(f"ION-Y{i:02d}", Party(name=f"Yang W{i:02d}x")) for i in range(50)]
+    target = incident("ION-T", Party(name="Luo Yang"))
+    view = IndexView.of(build_snapshot([*luos, *yangs, target]))
+    # "luo" is rare but shared by 31 parties; "yang" (as "iang") is common.
+    policy = replace(DEFAULT_POLICY, name_df_cap=40, name_candidates=3)
+    result = view.screen(query(Party(name="Luo Iang")), policy, TODAY)
+    assert result.parties[0].matches[0].incident.incident_id == "ION-T"
