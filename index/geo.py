@@ -10,6 +10,7 @@ an industrial zone) live in an R-tree with one fixed convention: interleaved box
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 
 import h3.api.basic_int as h3
@@ -113,7 +114,8 @@ class AreaIndex:
     """Incident parties recorded as areas; answers which areas contain a point.
 
     Vertices are kept in NumPy arrays, not as the incidents' objects, so that a snapshot holds
-    no Python objects per incident."""
+    no Python objects per incident. libspatialindex is not thread-safe even for queries (they
+    share a memory pool; concurrent ones crash the process), so queries take a lock."""
 
     def __init__(self, areas: Iterable[tuple[int, Area]]) -> None:
         self._vertices: dict[int, FloatArray] = {}
@@ -123,6 +125,7 @@ class AreaIndex:
             boxes[party_id] = _bounds(area)
         self._hints = frozenset(cell for box in boxes.values() for cell in _hint_cells(box))
         self._tree: rtree_index.Index | None = None
+        self._tree_lock = threading.Lock()
         if boxes:
             stream = ((party_id, box, None) for party_id, box in boxes.items())
             self._tree = rtree_index.Index(stream, interleaved=True)
@@ -137,5 +140,6 @@ class AreaIndex:
         hint = h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION)
         if hint not in self._hints:
             return []
-        hits = self._tree.intersection((lon, lat, lon, lat))
+        with self._tree_lock:
+            hits = list(self._tree.intersection((lon, lat, lon, lat)))
         return sorted(p for p in hits if _contains(self._vertices[p], lat, lon))

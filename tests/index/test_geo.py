@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import math
+import random
+import subprocess
+import sys
+import threading
 
 import numpy as np
 from hypothesis import given, settings
@@ -51,3 +55,39 @@ def test_haversine_vectorised_matches_scalar() -> None:
     for i in range(3):
         one = geo.distance_m(Location(48.85, 2.35), Location(lats[i], lons[i]))
         assert math.isclose(many[i], one)
+
+
+def hammer_areas_from_threads(threads: int = 8, rounds: int = 2) -> int:
+    """Concurrent AreaIndex queries; the number of answers that differ from a lone thread's."""
+    rng = random.Random(1)
+    boxes = []
+    for i in range(3000):
+        lat, lon = 31.2 + rng.uniform(-0.1, 0.1), 121.4 + rng.uniform(-0.1, 0.1)
+        boxes.append((i, Area.box(lat, lon, lat + 0.01, lon + 0.01)))
+    areas = geo.AreaIndex(boxes)
+    points = [(31.2 + rng.uniform(-0.1, 0.1), 121.4 + rng.uniform(-0.1, 0.1)) for _ in range(2000)]
+    expected = [areas.containing(*p) for p in points]
+    wrong: list[int] = []
+
+    def query() -> None:
+        for _ in range(rounds):
+            wrong.extend(
+                1 for p, e in zip(points, expected, strict=True) if areas.containing(*p) != e
+            )
+
+    workers = [threading.Thread(target=query) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return len(wrong)
+
+
+def test_area_queries_from_many_threads_neither_crash_nor_disagree() -> None:
+    # In a child process: without the lock, libspatialindex crashes the whole process.
+    code = "from tests.index.test_geo import hammer_areas_from_threads as h; print(h())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0"
