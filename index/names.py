@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from index.near_words import deletions
 from index.normalize import NormalizedName, phonetic, skeleton
 
 FULL = 0x5A17_0F3E_9B2C_4D61
@@ -50,10 +51,6 @@ MIN_HALVED_TOKEN = 6
 
 def key(family: int, text: str) -> int:
     return hash(text) ^ family
-
-
-def _deletions(token: str) -> list[str]:
-    return [token[:i] + token[i + 1 :] for i in range(len(token))]
 
 
 def _halves(token: str) -> tuple[str, str]:
@@ -109,7 +106,7 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
             keys.setdefault(key(PHONETIC, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
             keys.setdefault(key(TOKEN, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
         if MIN_SKELETON_TOKEN <= len(token) <= MAX_DELETION_TOKEN:
-            for deleted in _deletions(token):
+            for deleted in deletions(token):
                 keys.setdefault(key(TOKEN, deleted), DELETION_WEIGHT)  # a letter typed in
         size = len(token)
         for original in (size - 1, size, size + 1):

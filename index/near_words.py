@@ -23,7 +23,8 @@ MISSING_MIN = 6
 SUBSTITUTION_MIN = 8
 
 
-def _deletions(word: str) -> list[str]:
+def deletions(word: str) -> list[str]:
+    """The word with each one of its letters left out."""
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
@@ -51,7 +52,7 @@ class NearWords:
             if len(word) >= MISSING_MIN:  # inner letters only: "Hande" is not "handel"
                 for i in range(2, len(word) - 1):
                     self._missing_letter.setdefault(word[:i] + word[i + 1 :], canonical)
-            for deleted in _deletions(word) if len(word) >= SUBSTITUTION_MIN else ():
+            for deleted in deletions(word) if len(word) >= SUBSTITUTION_MIN else ():
                 self._substituted.setdefault(f"{len(word)}:{deleted}", canonical)
         self._shortest = TYPO_MIN - 1
         self._longest = max(map(len, self._typo_words), default=0) + 1
@@ -71,7 +72,7 @@ class NearWords:
         if found is not None:
             return found
         long_enough = len(token) >= SUBSTITUTION_MIN
-        for variant in _deletions(token):
+        for variant in deletions(token):
             found = self._typo_words.get(variant)  # a letter typed in
             if found is None and long_enough:
                 found = self._substituted.get(f"{len(token)}:{variant}")
