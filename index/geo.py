@@ -25,8 +25,9 @@ DISK_K = 2
 # Nowhere on the globe did a point leave its grid_disk(k=2) at resolution 9 within ~400 m
 # (tests/index/test_geo.py samples it); the scoring radius stays well inside that.
 MAX_RADIUS_M = 300.0
-# Coarse cells mark where areas are, so most queries skip the R-tree call altogether.
-AREA_HINT_RESOLUTION = 6
+# Cells (~0.7 km² each) that overlap an area's box, and their neighbours, mark where areas
+# are, so that most queries skip the R-tree call (and its lock) altogether.
+AREA_HINT_RESOLUTION = 8
 EARTH_RADIUS_M = 6_371_008.8
 
 FloatArray = npt.NDArray[np.float64]
@@ -79,13 +80,18 @@ def distance_m(a: Location, b: Location) -> float:
 
 def _contains(vertices: FloatArray, lat: float, lon: float) -> bool:
     """Ray casting in the lat/lon plane (vertices as rows of lat, lon): exact enough for sites
-    a few kilometres across."""
-    lats, lons = vertices[:, 0], vertices[:, 1]
-    prev_lats, prev_lons = np.roll(lats, 1), np.roll(lons, 1)
-    crosses = (lats > lat) != (prev_lats > lat)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing_lon = lons + (lat - lats) * (prev_lons - lons) / (prev_lats - lats)
-    return bool(np.count_nonzero(crosses & (lon < crossing_lon)) % 2)
+    a few kilometres across. Plain Python: areas have a handful of vertices, too few for
+    NumPy's per-call cost to pay off."""
+    inside = False
+    points = vertices.tolist()
+    prev_lat, prev_lon = points[-1]
+    for v_lat, v_lon in points:
+        if (v_lat > lat) != (prev_lat > lat):
+            crossing_lon = v_lon + (lat - v_lat) * (prev_lon - v_lon) / (prev_lat - v_lat)
+            if lon < crossing_lon:
+                inside = not inside
+        prev_lat, prev_lon = v_lat, v_lon
+    return inside
 
 
 def _bounds(area: Area) -> tuple[float, float, float, float]:  # west, south, east, north
@@ -98,15 +104,20 @@ Box = tuple[float, float, float, float]  # the R-tree's convention: west, south,
 
 
 def _hint_cells(box: Box) -> set[int]:
-    """Coarse cells that cover a box (sampled finer than a coarse cell, plus a ring)."""
+    """Cells that overlap a box, and the ring around them: H3 and the box draw their edges a
+    little differently, and the ring makes up for it."""
     west, south, east, north = box
-    step = 0.01  # ~1 km, well under a resolution-6 cell's ~3 km inradius
-    n_lat = int((north - south) / step) + 2
-    n_lon = int((east - west) / step) + 2
+    outline = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    overlapping = set(h3.polygon_to_cells_experimental(outline, AREA_HINT_RESOLUTION, "overlap"))
+    # A box with no width or height overlaps nothing in H3's eyes: its corners' cells do.
+    overlapping |= {
+        h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION)
+        for lat in (south, north)
+        for lon in (west, east)
+    }
     cells: set[int] = set()
-    for lat in np.linspace(south, north, n_lat):
-        for lon in np.linspace(west, east, n_lon):
-            cells.update(h3.grid_disk(h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION), 1))
+    for cell in overlapping:
+        cells.update(h3.grid_disk(cell, 1))
     return cells
 
 
@@ -123,7 +134,8 @@ class AreaIndex:
         for party_id, area in areas:
             self._vertices[party_id] = np.array([(v.lat, v.lon) for v in area.vertices])
             boxes[party_id] = _bounds(area)
-        self._hints = frozenset(cell for box in boxes.values() for cell in _hint_cells(box))
+        hints = {cell for box in boxes.values() for cell in _hint_cells(box)}
+        self._hints = np.array(sorted(hints), np.uint64)
         self._tree: rtree_index.Index | None = None
         self._tree_lock = threading.Lock()
         if boxes:
@@ -137,9 +149,12 @@ class AreaIndex:
         """Party ids of the areas that contain the point, in ascending order."""
         if self._tree is None:
             return []
-        hint = h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION)
-        if hint not in self._hints:
+        hint = np.uint64(h3.latlng_to_cell(lat, lon, AREA_HINT_RESOLUTION))
+        at = int(np.searchsorted(self._hints, hint))
+        if at == len(self._hints) or self._hints[at] != hint:
             return []
         with self._tree_lock:
             hits = list(self._tree.intersection((lon, lat, lon, lat)))
+        if not hits:
+            return hits
         return sorted(p for p in hits if _contains(self._vertices[p], lat, lon))

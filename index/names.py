@@ -86,25 +86,31 @@ def index_name_keys(name: NormalizedName) -> set[int]:
     return keys
 
 
-def query_name_keys(name: NormalizedName) -> dict[int, float]:
-    """The keys a query name looks up, each with the weight a hit on it gives a candidate."""
+def query_name_keys(name: NormalizedName) -> tuple[dict[int, float], list[tuple[int, ...]]]:
+    """The keys a query name looks up, each with the weight a hit on it gives a candidate;
+    and per core token, the keys that stand for the whole token: the token itself, and its
+    phonetic folding as a PHONETIC and as a TOKEN key."""
     if not name.tokens:
-        return {}
+        return {}, []
     keys = {key(FULL, whole_name(name)): NAME_FAMILY_WEIGHTS[FULL]}
+    whole_tokens: list[tuple[int, ...]] = []
     core = name.core_tokens
     for a, b in pairwise(core):
         keys[key(TOKEN, a + b)] = NAME_FAMILY_WEIGHTS[TOKEN]
     for token in core:
         if len(token) >= MIN_TOKEN:
-            keys[key(TOKEN, token)] = NAME_FAMILY_WEIGHTS[TOKEN]
+            token_key = key(TOKEN, token)
+            keys[token_key] = NAME_FAMILY_WEIGHTS[TOKEN]
         if len(token) >= MIN_SKELETON_TOKEN:
             skel = skeleton(token)
             if len(skel) >= 2 and skel != token:
                 keys.setdefault(key(SKELETON, skel), NAME_FAMILY_WEIGHTS[SKELETON])
         if len(token) >= MIN_TOKEN:
             folded = phonetic(token)
-            keys.setdefault(key(PHONETIC, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
-            keys.setdefault(key(TOKEN, folded), NAME_FAMILY_WEIGHTS[PHONETIC])
+            phonetic_keys = (key(PHONETIC, folded), key(TOKEN, folded))
+            for k in phonetic_keys:
+                keys.setdefault(k, NAME_FAMILY_WEIGHTS[PHONETIC])
+            whole_tokens.append((token_key, *phonetic_keys))
         if MIN_SKELETON_TOKEN <= len(token) <= MAX_DELETION_TOKEN:
             for deleted in deletions(token):
                 keys.setdefault(key(TOKEN, deleted), DELETION_WEIGHT)  # a letter typed in
@@ -118,18 +124,7 @@ def query_name_keys(name: NormalizedName) -> dict[int, float]:
                 keys.setdefault(key(PREFIX, token[:head_len]), NAME_FAMILY_WEIGHTS[PREFIX])
             if tail_len <= size:
                 keys.setdefault(key(SUFFIX, token[-tail_len:]), NAME_FAMILY_WEIGHTS[SUFFIX])
-    return keys
-
-
-def whole_token_keys(name: NormalizedName) -> list[tuple[int, ...]]:
-    """Per core token, the keys that stand for the whole token: the token itself, and its
-    phonetic folding as a PHONETIC and as a TOKEN key (a subset of query_name_keys)."""
-    found: list[tuple[int, ...]] = []
-    for token in name.core_tokens:
-        if len(token) >= MIN_TOKEN:
-            folded = phonetic(token)
-            found.append((key(TOKEN, token), key(PHONETIC, folded), key(TOKEN, folded)))
-    return found
+    return keys, whole_tokens
 
 
 # A phonetic-only agreement is strong evidence but never an exact match.

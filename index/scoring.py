@@ -105,7 +105,7 @@ def points_upper_bound(
     """The most points candidates can get from their name similarity, distance (NaN: no
     location) and address agreement (default: all of it) before identifiers and areas:
     candidates whose bound stays below the report score need no scoring at all."""
-    within = np.nan_to_num(distance_m, nan=np.inf) <= policy.near_radius_m
+    within = distance_m <= policy.near_radius_m  # False for NaN
     d = np.where(within, distance_m, 0.0)
     near = np.where(within, np.exp(-((d / policy.near_scale_m) ** 2)), 0.0)
     building = np.where(within, np.exp(-((d / policy.building_scale_m) ** 2)), 0.0)

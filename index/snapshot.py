@@ -130,9 +130,10 @@ def prepare_party(party: Party) -> PreparedParty:
     name_keys: dict[int, float] = {}
     groups: dict[int, int] = {}
     for n, name in enumerate(normalized):
-        for k, w in names.query_name_keys(name).items():
+        looked_up, whole_tokens = names.query_name_keys(name)
+        for k, w in looked_up.items():
             name_keys[k] = max(w, name_keys.get(k, 0.0))
-        for t, token_keys in enumerate(names.whole_token_keys(name)):
+        for t, token_keys in enumerate(whole_tokens):
             for k in token_keys:
                 groups.setdefault(k, n * _MAX_TOKENS + t)
     identifier_keys: dict[int, str] = {}
@@ -404,7 +405,9 @@ class Snapshot:
         common &= batch.groups >= 0
         extra_parties: list[Int32Array] = []
         extra_owners: list[int] = []
-        for owner in np.flatnonzero(found < policy.name_candidates).tolist():
+        common_per_owner = np.bincount(batch.owners[common], minlength=batch.size)
+        short = (found < policy.name_candidates) & (common_per_owner >= 2)
+        for owner in np.flatnonzero(short).tolist():
             first, last = batch.key_ranges[owner]
             mine = first + np.flatnonzero(common[first:last])
             mine = mine[np.argsort(counts[mine], kind="stable")]
@@ -537,7 +540,7 @@ class Snapshot:
         results: list[list[Match]] = [[] for _ in prepared]
         if not len(pairs):
             return results
-        similarity = self._pair_similarity(prepared, owners, parties)
+        similarity, names_shown = self._pair_similarity(prepared, owners, parties)
         distance = geo.haversine_pairs_m(
             batch.lats[owners],
             batch.lons[owners],
@@ -571,6 +574,7 @@ class Snapshot:
                 prepared[owner],
                 party=party,
                 similarity=float(similarity[i]),
+                names_shown=names_shown[i],
                 distance=float(distance[i]),
                 identifiers=identifier_hits.get(pair, set()),
                 in_area=pair in area_hits,
@@ -583,33 +587,40 @@ class Snapshot:
 
     def _pair_similarity(
         self, prepared: Sequence[PreparedParty], owners: Int64Array, parties: Int32Array
-    ) -> npt.NDArray[np.float64]:
-        """Best name similarity of each (owner, party) pair over all their names: every
-        (query name, incident name) combination is laid out with NumPy and scored in one call."""
+    ) -> tuple[npt.NDArray[np.float64], list[tuple[str, str]]]:
+        """Best name similarity of each (owner, party) pair over all their names, and the
+        (query, incident) names that give it: every combination is laid out with NumPy and
+        scored in one call."""
         query_counts = np.array([len(p.names) for p in prepared], np.int64)
         query_starts = np.cumsum(query_counts) - query_counts
-        query_forms = np.array([n.core for p in prepared for n in p.names] or [""], object)
+        query_forms = [n.core for p in prepared for n in p.names]
         unique, which = np.unique(parties, return_inverse=True)
         forms_per_party = [_unpack_names(self._party_names[p]) for p in unique.tolist()]
         form_counts = np.array([len(f) for f in forms_per_party], np.int64)
         form_starts = np.cumsum(form_counts) - form_counts
-        incident_forms = np.array([f for forms in forms_per_party for f in forms] or [""], object)
+        incident_forms = [f for forms in forms_per_party for f in forms]
 
         per_pair = query_counts[owners] * form_counts[which]
         total = int(per_pair.sum())
-        similarity = np.zeros(len(parties))
         if not total:
-            return similarity
+            return np.zeros(len(parties)), [("", "")] * len(parties)
         pair = np.repeat(np.arange(len(parties)), per_pair)
-        within = np.arange(total) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+        first_of_pair = np.cumsum(per_pair) - per_pair
+        within = np.arange(total) - np.repeat(first_of_pair, per_pair)
         n_forms = form_counts[which][pair]
-        query_index = query_starts[owners][pair] + within // n_forms
-        form_index = form_starts[which][pair] + within % n_forms
+        query_index = (query_starts[owners][pair] + within // n_forms).tolist()
+        form_index = (form_starts[which][pair] + within % n_forms).tolist()
         scores = names.pairwise_similarity(
-            query_forms[query_index].tolist(), incident_forms[form_index].tolist()
+            [query_forms[i] for i in query_index], [incident_forms[i] for i in form_index]
         )
-        np.maximum.at(similarity, pair, scores)
-        return similarity
+        # The first best combination of each pair (query names, then incident names, in order).
+        best = np.lexsort((-scores, pair))[np.minimum(first_of_pair, total - 1)]
+        similarity = np.where(per_pair > 0, scores[best], 0.0)
+        shown = [
+            (query_forms[query_index[b]], incident_forms[form_index[b]]) if n else ("", "")
+            for b, n in zip(best.tolist(), per_pair.tolist(), strict=True)
+        ]
+        return np.asarray(similarity, np.float64), shown
 
     def _match(
         self,
@@ -617,6 +628,7 @@ class Snapshot:
         *,
         party: int,
         similarity: float,
+        names_shown: tuple[str, str],
         distance: float,
         identifiers: set[str],
         in_area: bool,
@@ -637,18 +649,13 @@ class Snapshot:
             if not (country and prepared.country)
             else country == prepared.country,
         )
-
-        def names_shown() -> tuple[str, str]:
-            best_query, incident_name = max(
-                ((q.core, form) for q in prepared.names
-                 for form in _unpack_names(self._party_names[party])),
-                key=lambda pair: names.similarity(*pair),
-                default=("", ""),
-            )  # fmt: skip
-            return best_query, incident_name
-
         return explained_match(
-            policy, ev, weight, self.summary(row), _ROLES[self._party_role[party]], names_shown
+            policy,
+            ev,
+            weight,
+            self.summary(row),
+            _ROLES[self._party_role[party]],
+            lambda: names_shown,
         )
 
 

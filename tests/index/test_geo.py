@@ -48,6 +48,28 @@ def test_areas_contain_inner_points_only() -> None:
     assert geo.AreaIndex([]).containing(10.005, 20.005) == []
 
 
+@settings(max_examples=300)
+@given(
+    st.floats(-80.0, 80.0),
+    st.floats(-179.0, 179.0),
+    st.floats(0.0, 0.05),
+    st.floats(0.0, 0.05),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
+def test_every_point_of_an_area_passes_its_hint_cells(  # noqa: PLR0913, PLR0917
+    south: float, west: float, height: float, width: float, up: float, across: float
+) -> None:
+    """The coarse cells that let most queries skip the R-tree never hide an area, however
+    small, thin or large the area is (a box with no width included)."""
+    site = Area.box(south, west, south + height, west + width)
+    areas = geo.AreaIndex([(3, site)])
+    assert areas.containing(south + up * height, west + across * width) in ([3], [])
+    inner = (south + (0.05 + 0.9 * up) * height, west + (0.05 + 0.9 * across) * width)
+    if height > 1e-6 and width > 1e-6:
+        assert areas.containing(*inner) == [3]
+
+
 def test_haversine_vectorised_matches_scalar() -> None:
     lats = np.array([0.0, 45.0, -33.9])
     lons = np.array([0.0, 7.0, 151.2])
