@@ -57,7 +57,7 @@ def test_areas_contain_inner_points_only() -> None:
     st.floats(0.0, 1.0),
     st.floats(0.0, 1.0),
 )
-def test_every_point_of_an_area_passes_its_hint_cells(  # noqa: PLR0913, PLR0917
+def test_every_point_of_an_area_passes_its_hint_cells(  # noqa: PLR0917
     south: float, west: float, height: float, width: float, up: float, across: float
 ) -> None:
     """The coarse cells that let most queries skip the R-tree never hide an area, however
