@@ -19,6 +19,7 @@ add candidates that re-scoring then judges on the real strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
@@ -63,26 +64,36 @@ def whole_name(name: NormalizedName) -> str:
     return " ".join(sorted(name.core_tokens))
 
 
-def index_name_keys(name: NormalizedName) -> set[int]:
-    """The keys one incident party's name is filed under."""
+def index_token_keys(token: str) -> tuple[int, ...]:
+    """The keys one core token of an incident party's name is filed under."""
+    keys: list[int] = []
+    if len(token) >= MIN_TOKEN:
+        keys.append(key(TOKEN, token))
+    if len(token) >= MIN_SKELETON_TOKEN:
+        skel = skeleton(token)
+        if len(skel) >= 2 and skel != token:
+            keys.append(key(SKELETON, skel))
+    if len(token) >= MIN_TOKEN:
+        folded = phonetic(token)
+        if folded != token:
+            keys.append(key(PHONETIC, folded))
+    if len(token) >= MIN_HALVED_TOKEN:
+        head, tail = _halves(token)
+        keys.append(key(PREFIX, head))
+        keys.append(key(SUFFIX, tail))
+    return tuple(keys)
+
+
+def index_name_keys(
+    name: NormalizedName, token_keys: Callable[[str], tuple[int, ...]] = index_token_keys
+) -> set[int]:
+    """The keys one incident party's name is filed under (`token_keys` may be a cached
+    index_token_keys: a build meets the same tokens again and again)."""
     if not name.tokens:
         return set()
     keys = {key(FULL, whole_name(name))}
     for token in name.core_tokens:
-        if len(token) >= MIN_TOKEN:
-            keys.add(key(TOKEN, token))
-        if len(token) >= MIN_SKELETON_TOKEN:
-            skel = skeleton(token)
-            if len(skel) >= 2 and skel != token:
-                keys.add(key(SKELETON, skel))
-        if len(token) >= MIN_TOKEN:
-            folded = phonetic(token)
-            if folded != token:
-                keys.add(key(PHONETIC, folded))
-        if len(token) >= MIN_HALVED_TOKEN:
-            head, tail = _halves(token)
-            keys.add(key(PREFIX, head))
-            keys.add(key(SUFFIX, tail))
+        keys.update(token_keys(token))
     return keys
 
 

@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
 from types import MappingProxyType
 
 import numpy as np
@@ -85,18 +86,17 @@ def _place_key(text: str) -> int:
 
 
 class PackedStrings:
-    """Many short strings in one UTF-8 buffer: a few bytes of overhead each, not ~60."""
+    """Many short strings in one UTF-8 buffer: a few bytes of overhead each, not ~60. The
+    offsets are a stdlib array: indexing it gives Python ints, several times cheaper than
+    NumPy scalars on the hot path."""
 
     __slots__ = ("_blob", "_offsets")
 
     def __init__(self, strings: Iterable[str]) -> None:
         encoded = [s.encode() for s in strings]
-        sizes = np.fromiter((len(e) for e in encoded), np.int64, len(encoded))
-        total = int(sizes.sum())
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int32 if total < 2**31 else np.int64)
-        np.cumsum(sizes, out=offsets[1:])
         self._blob = b"".join(encoded)
-        self._offsets = offsets
+        typecode = "i" if len(self._blob) < 2**31 else "q"
+        self._offsets = array(typecode, accumulate(map(len, encoded), initial=0))
 
     def __getitem__(self, i: int) -> str:
         return self._blob[self._offsets[i] : self._offsets[i + 1]].decode()
@@ -106,7 +106,7 @@ class PackedStrings:
 
     @property
     def nbytes(self) -> int:
-        return len(self._blob) + int(self._offsets.nbytes)
+        return len(self._blob) + self._offsets.itemsize * len(self._offsets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,6 +700,25 @@ _place_uncached = normalize_place.__wrapped__
 _phone_uncached = canonical_phone.__wrapped__  # the caches are for queries, not for builds
 
 
+class _BuildTokenKeys:
+    """names.index_token_keys, remembered during one build: the first LIMIT tokens met (the
+    frequent ones are met early), dropped with the build so the index keeps no cache."""
+
+    __slots__ = ("_known",)
+    LIMIT = 1 << 17
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, token: str) -> tuple[int, ...]:
+        keys = self._known.get(token)
+        if keys is None:
+            keys = names.index_token_keys(token)
+            if len(self._known) < self.LIMIT:
+                self._known[token] = keys
+        return keys
+
+
 def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapshot:
     """Index every active incident; retracted ones are left out and can never match."""
     ids: list[str] = []
@@ -727,6 +746,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
     substance_index = {s: i for i, s in enumerate(_SUBSTANCES)}
     channel_index = {c: i for i, c in enumerate(_CHANNELS)}
     role_index = {r: i for i, r in enumerate(_ROLES)}
+    token_keys = _BuildTokenKeys()
 
     for incident in incidents:
         if incident.status is IncidentStatus.RETRACTED:
@@ -749,7 +769,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
             party_names.append(_pack_names(normalized))
             party_keys: set[int] = set()
             for name in normalized:
-                party_keys |= names.index_name_keys(name)
+                party_keys |= names.index_name_keys(name, token_keys)
             for kind, value in identifiers_of(party, _phone_uncached):
                 party_keys.add(names.key(_IDENTIFIER_FAMILIES[kind], value))
             if party.location is not None:
