@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from itertools import accumulate
 from types import MappingProxyType
 
@@ -700,23 +701,7 @@ _place_uncached = normalize_place.__wrapped__
 _phone_uncached = canonical_phone.__wrapped__  # the caches are for queries, not for builds
 
 
-class _BuildTokenKeys:
-    """names.index_token_keys, remembered during one build: the first LIMIT tokens met (the
-    frequent ones are met early), dropped with the build so the index keeps no cache."""
-
-    __slots__ = ("_known",)
-    LIMIT = 1 << 17
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[int, ...]] = {}
-
-    def __call__(self, token: str) -> tuple[int, ...]:
-        keys = self._known.get(token)
-        if keys is None:
-            keys = names.index_token_keys(token)
-            if len(self._known) < self.LIMIT:
-                self._known[token] = keys
-        return keys
+_BUILD_TOKEN_CACHE = 1 << 17  # tokens whose keys a build remembers (dropped with the build)
 
 
 def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapshot:
@@ -746,7 +731,7 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
     substance_index = {s: i for i, s in enumerate(_SUBSTANCES)}
     channel_index = {c: i for i, c in enumerate(_CHANNELS)}
     role_index = {r: i for i, r in enumerate(_ROLES)}
-    token_keys = _BuildTokenKeys()
+    token_keys = lru_cache(maxsize=_BUILD_TOKEN_CACHE)(names.index_token_keys)
 
     for incident in incidents:
         if incident.status is IncidentStatus.RETRACTED:
