@@ -155,6 +155,4 @@ class AreaIndex:
             return []
         with self._tree_lock:
             hits = list(self._tree.intersection((lon, lat, lon, lat)))
-        if not hits:
-            return hits
         return sorted(p for p in hits if _contains(self._vertices[p], lat, lon))

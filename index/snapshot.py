@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import accumulate
 from types import MappingProxyType
 
@@ -541,7 +541,7 @@ class Snapshot:
         results: list[list[Match]] = [[] for _ in prepared]
         if not len(pairs):
             return results
-        similarity, names_shown = self._pair_similarity(prepared, owners, parties)
+        similarity, names_of = self._pair_similarity(prepared, owners, parties)
         distance = geo.haversine_pairs_m(
             batch.lats[owners],
             batch.lons[owners],
@@ -575,7 +575,7 @@ class Snapshot:
                 prepared[owner],
                 party=party,
                 similarity=float(similarity[i]),
-                names_shown=names_shown[i],
+                names_shown=partial(names_of, i),
                 distance=float(distance[i]),
                 identifiers=identifier_hits.get(pair, set()),
                 in_area=pair in area_hits,
@@ -588,10 +588,10 @@ class Snapshot:
 
     def _pair_similarity(
         self, prepared: Sequence[PreparedParty], owners: Int64Array, parties: Int32Array
-    ) -> tuple[npt.NDArray[np.float64], list[tuple[str, str]]]:
-        """Best name similarity of each (owner, party) pair over all their names, and the
-        (query, incident) names that give it: every combination is laid out with NumPy and
-        scored in one call."""
+    ) -> tuple[npt.NDArray[np.float64], Callable[[int], tuple[str, str]]]:
+        """Best name similarity of each (owner, party) pair over all their names, and a
+        lookup of the (query, incident) names that give it, for the few pairs explained:
+        every combination is laid out with NumPy and scored in one call."""
         query_counts = np.array([len(p.names) for p in prepared], np.int64)
         query_starts = np.cumsum(query_counts) - query_counts
         query_forms = [n.core for p in prepared for n in p.names]
@@ -604,7 +604,7 @@ class Snapshot:
         per_pair = query_counts[owners] * form_counts[which]
         total = int(per_pair.sum())
         if not total:
-            return np.zeros(len(parties)), [("", "")] * len(parties)
+            return np.zeros(len(parties)), lambda i: ("", "")
         pair = np.repeat(np.arange(len(parties)), per_pair)
         first_of_pair = np.cumsum(per_pair) - per_pair
         within = np.arange(total) - np.repeat(first_of_pair, per_pair)
@@ -617,11 +617,14 @@ class Snapshot:
         # The first best combination of each pair (query names, then incident names, in order).
         best = np.lexsort((-scores, pair))[np.minimum(first_of_pair, total - 1)]
         similarity = np.where(per_pair > 0, scores[best], 0.0)
-        shown = [
-            (query_forms[query_index[b]], incident_forms[form_index[b]]) if n else ("", "")
-            for b, n in zip(best.tolist(), per_pair.tolist(), strict=True)
-        ]
-        return np.asarray(similarity, np.float64), shown
+
+        def names_of(i: int) -> tuple[str, str]:
+            if not per_pair[i]:
+                return "", ""
+            b = int(best[i])
+            return query_forms[query_index[b]], incident_forms[form_index[b]]
+
+        return np.asarray(similarity, np.float64), names_of
 
     def _match(
         self,
@@ -629,7 +632,7 @@ class Snapshot:
         *,
         party: int,
         similarity: float,
-        names_shown: tuple[str, str],
+        names_shown: Callable[[], tuple[str, str]],
         distance: float,
         identifiers: set[str],
         in_area: bool,
@@ -656,7 +659,7 @@ class Snapshot:
             weight,
             self.summary(row),
             _ROLES[self._party_role[party]],
-            lambda: names_shown,
+            names_shown,
         )
 
 
