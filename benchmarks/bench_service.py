@@ -181,6 +181,41 @@ def _freshness(store: SqliteStore, target: str, samples: int) -> list[float]:
     return out
 
 
+def _start(
+    db: Path, target: str, workers: int, snapshots: Path
+) -> tuple[subprocess.Popen[bytes], float]:
+    """`preflight serve` on the store, keeping snapshot files; the seconds to SERVING."""
+    launched = time.monotonic()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--store-url", f"sqlite:///{db}",
+         "--listen", target, "--workers", str(workers), "--threads", "4", "--allow-plaintext"],
+        env={**os.environ, "PREFLIGHT_SNAPSHOT_DIR": str(snapshots)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_serving(target, 900)
+    except BaseException:
+        server.kill()
+        raise
+    return server, time.monotonic() - launched
+
+
+def _verdicts(
+    target: str, requests: list[pb.ScreenRequest]
+) -> list[tuple[int, float, tuple[str, ...]]]:
+    """Stoplight, score and matched incidents of each request, in order."""
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.ScreeningServiceStub(channel)
+        out = []
+        for request in requests:
+            reply = stub.Screen(request, timeout=10)
+            matched = tuple(
+                sorted({m.incident.incident_id for p in reply.parties for m in p.matches})
+            )
+            out.append((int(reply.stoplight), round(reply.score, 3), matched))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=1_000_000)
@@ -198,17 +233,10 @@ def main() -> None:
         print(f"stored {args.incidents:,} incidents in {time.perf_counter() - started:.0f} s")
         port = _free_port()
         target = f"127.0.0.1:{port}"
-        launched = time.monotonic()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--store-url", f"sqlite:///{db}",
-             "--listen", target, "--workers", str(args.workers), "--threads", "4",
-             "--allow-plaintext"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        snapshots = Path(tmp) / "snapshots"
+        server, startup_s = _start(db, target, args.workers, snapshots)
+        print(f"start-up to SERVING: {startup_s:.1f} s")
         try:
-            wait_serving(target, 900)
-            startup_s = time.monotonic() - launched
-            print(f"start-up to SERVING: {startup_s:.1f} s")
             requests = _requests(5_000)
             closed_rps = _closed_loop(target, requests, threads=16, seconds=args.seconds)
             print(f"closed loop: {closed_rps:.0f} screens/s")
@@ -228,15 +256,31 @@ def main() -> None:
             fresh = sorted(_freshness(store, target, 50))
             freshness_p99 = fresh[int(len(fresh) * 0.99)]
             print(f"freshness: median {statistics.median(fresh):.3f} s, p99 {freshness_p99:.3f} s")
+            before = _verdicts(target, requests[:500])
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
+        # A restart: the snapshot file written at the first start, plus the feed since (the
+        # freshness probes' writes), must give the same verdicts as the running service did.
+        server, restart_s = _start(db, target, args.workers, snapshots)
+        try:
+            print(f"restart to SERVING from the snapshot file: {restart_s:.1f} s")
+            after = _verdicts(target, requests[:500])
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+        same = before == after
+        print(f"verdicts after the restart identical to before it: {same}")
     report = {
         "incidents": args.incidents,
         "workers": args.workers,
         "startup_s": round(startup_s, 1),
         f"startup_s_{args.incidents // 1_000_000}m" if args.incidents >= 1_000_000 else
         "startup_s_small": round(startup_s, 1),
+        f"restart_s_{args.incidents // 1_000_000}m_from_snapshot_file"
+        if args.incidents >= 1_000_000 else "restart_s_small_from_snapshot_file":
+        round(restart_s, 1),
+        "restart_verdicts_identical": same,
         "unary_closed_loop_rps": round(closed_rps, 1),
         "unary_p50_ms_at_1000rps": round(p50, 2),
         "unary_p99_ms_at_1000rps": round(p99, 2),

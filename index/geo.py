@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import h3.api.basic_int as h3
 import numpy as np
@@ -31,6 +31,7 @@ AREA_HINT_RESOLUTION = 8
 EARTH_RADIUS_M = 6_371_008.8
 
 FloatArray = npt.NDArray[np.float64]
+UIntArray = npt.NDArray[np.uint64]
 
 
 def cell_of(lat: float, lon: float) -> int:
@@ -129,18 +130,57 @@ class AreaIndex:
     share a memory pool; concurrent ones crash the process), so queries take a lock."""
 
     def __init__(self, areas: Iterable[tuple[int, Area]]) -> None:
-        self._vertices: dict[int, FloatArray] = {}
+        vertices: dict[int, FloatArray] = {}
         boxes: dict[int, Box] = {}
         for party_id, area in areas:
-            self._vertices[party_id] = np.array([(v.lat, v.lon) for v in area.vertices])
+            vertices[party_id] = np.array([(v.lat, v.lon) for v in area.vertices])
             boxes[party_id] = _bounds(area)
         hints = {cell for box in boxes.values() for cell in _hint_cells(box)}
-        self._hints = np.array(sorted(hints), np.uint64)
+        self._load(vertices, boxes, np.array(sorted(hints), np.uint64))
+
+    def _load(
+        self, vertices: dict[int, FloatArray], boxes: dict[int, Box], hints: UIntArray
+    ) -> None:
+        self._vertices = vertices
+        self._hints = hints
         self._tree: rtree_index.Index | None = None
         self._tree_lock = threading.Lock()
         if boxes:
             stream = ((party_id, box, None) for party_id, box in boxes.items())
             self._tree = rtree_index.Index(stream, interleaved=True)
+
+    def columns(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The index as flat arrays (`from_columns` restores it, without recomputing hints)."""
+        party_ids = np.array(list(self._vertices), np.int32)
+        counts = np.array([len(v) for v in self._vertices.values()], np.int64)
+        flat = (
+            np.concatenate(list(self._vertices.values()))
+            if self._vertices
+            else np.empty((0, 2), np.float64)
+        )
+        return {"party_ids": party_ids, "vertex_counts": counts, "vertices": flat,
+                "hints": self._hints}  # fmt: skip
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, npt.NDArray[np.generic]]) -> AreaIndex:
+        party_ids = columns["party_ids"].tolist()
+        flat = np.asarray(columns["vertices"], np.float64).reshape(-1, 2)
+        ends = np.cumsum(columns["vertex_counts"]).tolist()
+        if len(party_ids) != len(ends) or (ends and ends[-1] != len(flat)):
+            raise ValueError("area columns disagree in length")
+        vertices: dict[int, FloatArray] = {}
+        boxes: dict[int, Box] = {}
+        start = 0
+        for party_id, end in zip(party_ids, ends, strict=True):
+            polygon = flat[start:end]
+            vertices[party_id] = polygon
+            south, west = polygon.min(axis=0).tolist()
+            north, east = polygon.max(axis=0).tolist()
+            boxes[party_id] = (west, south, east, north)
+            start = end
+        index = cls.__new__(cls)
+        index._load(vertices, boxes, np.asarray(columns["hints"], np.uint64))
+        return index
 
     def __len__(self) -> int:
         return len(self._vertices)

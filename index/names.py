@@ -54,6 +54,12 @@ def key(family: int, text: str) -> int:
     return hash(text) ^ family
 
 
+def keying_probe() -> int:
+    """A value of this process's keyed hash: two processes derive the same keys (and the same
+    snapshot) exactly when they agree on it, barring a 2^-64 accident."""
+    return key(FULL, "\x00preflight keying probe")
+
+
 def _halves(token: str) -> tuple[str, str]:
     cut = len(token) // 2
     return token[:cut], token[cut:]

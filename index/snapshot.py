@@ -99,6 +99,20 @@ class PackedStrings:
         typecode = "i" if len(self._blob) < 2**31 else "q"
         self._offsets = array(typecode, accumulate(map(len, encoded), initial=0))
 
+    @classmethod
+    def from_columns(cls, blob: npt.NDArray[np.uint8], offsets: Int64Array) -> PackedStrings:
+        if len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(blob):
+            raise ValueError("packed string offsets do not fit their buffer")
+        if len(offsets) > 1 and bool(np.any(offsets[1:] < offsets[:-1])):
+            raise ValueError("packed string offsets go backwards")
+        packed = cls(())
+        packed._blob = blob.tobytes()
+        packed._offsets = array("i" if len(blob) < 2**31 else "q", offsets.tolist())
+        return packed
+
+    def columns(self) -> tuple[npt.NDArray[np.uint8], Int64Array]:
+        return np.frombuffer(self._blob, np.uint8), np.array(self._offsets, np.int64)
+
     def __getitem__(self, i: int) -> str:
         return self._blob[self._offsets[i] : self._offsets[i + 1]].decode()
 
@@ -326,6 +340,97 @@ class Snapshot:
         self._postings = postings
         self._areas = areas
         self._log_parties = math.log(max(len(party_incident), 1) + 1.0)
+
+    # --- as flat arrays ---------------------------------------------------------------
+
+    _ARRAYS: Mapping[str, type[np.generic]] = MappingProxyType({
+        "id_hashes": np.int64, "id_rows": np.int32, "versions": np.int32, "kinds": np.int8,
+        "substances": np.int8, "channels": np.int8, "reported_on": np.int32,
+        "reporting_countries": np.uint16, "agency_ids": np.int32, "party_incident": np.int32,
+        "party_role": np.int8, "party_lat": np.float64, "party_lon": np.float64,
+        "party_country": np.uint16, "party_postcode": np.uint32, "party_city": np.uint32,
+    })  # fmt: skip
+    _PACKED = ("incident_ids", "contact_refs", "party_names")
+
+    def columns(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Everything the snapshot holds, as named flat arrays (no Python objects), for a
+        caller to keep elsewhere; `from_columns` gives the same snapshot back. Its keys are
+        keyed hashes of this process (see index.names): only a process with the same hash
+        seed may restore them."""
+        columns: dict[str, npt.NDArray[np.generic]] = {
+            name: getattr(self, f"_{name}") for name in self._ARRAYS
+        }
+        for name in self._PACKED:
+            blob, offsets = getattr(self, f"_{name}").columns()
+            columns[f"{name}.blob"], columns[f"{name}.offsets"] = blob, offsets
+        agencies = PackedStrings(self._agencies).columns()
+        columns["agencies.blob"], columns["agencies.offsets"] = agencies
+        columns["postings.keys"] = self._postings.keys
+        columns["postings.starts"] = self._postings.starts
+        columns["postings.values"] = self._postings.values
+        for name, values in self._areas.columns().items():
+            columns[f"areas.{name}"] = values
+        return columns
+
+    @classmethod
+    def from_columns(
+        cls, columns: Mapping[str, npt.NDArray[np.generic]], generation: int
+    ) -> Snapshot:
+        """The snapshot `columns()` described. Raises ValueError (or KeyError for a missing
+        column) when the columns do not describe one."""
+        arrays = {name: np.asarray(columns[name], cls._ARRAYS[name]) for name in cls._ARRAYS}
+        packed = {
+            name: PackedStrings.from_columns(
+                np.asarray(columns[f"{name}.blob"], np.uint8),
+                np.asarray(columns[f"{name}.offsets"], np.int64),
+            )
+            for name in (*cls._PACKED, "agencies")
+        }
+        starts = columns["postings.starts"]
+        postings = Postings(
+            np.asarray(columns["postings.keys"], np.int64),
+            np.asarray(starts, np.int64 if starts.dtype == np.int64 else np.int32),
+            np.asarray(columns["postings.values"], np.int32),
+        )
+        areas = geo.AreaIndex.from_columns(
+            {k.removeprefix("areas."): v for k, v in columns.items() if k.startswith("areas.")}
+        )
+        rows = len(packed["incident_ids"])
+        parties = len(arrays["party_incident"])
+        for name, values in arrays.items():
+            expected = parties if name.startswith("party_") else rows
+            if len(values) != expected:
+                raise ValueError(f"column {name} has {len(values)} rows, not {expected}")
+        if len(packed["contact_refs"]) != rows or len(packed["party_names"]) != parties:
+            raise ValueError("packed columns disagree with the row counts")
+        if len(postings.starts) != len(postings.keys) + 1:
+            raise ValueError("postings offsets disagree with their keys")
+        agencies = packed["agencies"]
+        return cls(
+            generation=generation,
+            incident_ids=packed["incident_ids"],
+            id_hashes=arrays["id_hashes"],
+            id_rows=arrays["id_rows"],
+            versions=arrays["versions"],
+            kinds=arrays["kinds"],
+            substances=arrays["substances"],
+            channels=arrays["channels"],
+            reported_on=arrays["reported_on"],
+            reporting_countries=arrays["reporting_countries"],
+            agency_ids=arrays["agency_ids"],
+            agencies=tuple(agencies[i] for i in range(len(agencies))),
+            contact_refs=packed["contact_refs"],
+            party_incident=arrays["party_incident"],
+            party_role=arrays["party_role"],
+            party_lat=arrays["party_lat"],
+            party_lon=arrays["party_lon"],
+            party_country=arrays["party_country"],
+            party_postcode=arrays["party_postcode"],
+            party_city=arrays["party_city"],
+            party_names=packed["party_names"],
+            postings=postings,
+            areas=areas,
+        )
 
     # --- facts ---------------------------------------------------------------------------
 

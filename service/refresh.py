@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from index.errors import ValidationError
 from index.model import Incident
-from index.snapshot import IndexView, build_snapshot
+from index.snapshot import IndexView, Snapshot, build_snapshot
+from service.snapshot_file import SnapshotFileError, SnapshotFiles, Stamp
 from service.store.base import ChangeBatch, IncidentStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ class IndexHolder:
         poll_interval_s: float = 0.1,
         compact_after: int = 5_000,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
+        snapshot_files: SnapshotFiles | None = None,
     ) -> None:
         self._store = store
+        self._files = snapshot_files
         self._poll_interval_s = poll_interval_s
         self._compact_after = compact_after
         self._listeners: list[Callable[[str, dict[str, object]], None]] = []
@@ -145,6 +148,7 @@ class IndexHolder:
         return self._generation
 
     def _build(self) -> tuple[IndexView, str]:
+        store_id = self._store.store_id() if self._files else ""
         cursor = self._store.current_cursor()  # before the load: nothing is missed
         started = time.perf_counter()
         snapshot = build_snapshot(
@@ -154,10 +158,78 @@ class IndexHolder:
         self._build_seconds = seconds
         _trim_heap()
         self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
+        if self._files is not None:
+            stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count)
+            self._save(snapshot, stamp)
         return IndexView.of(snapshot), cursor
 
+    def _save(self, snapshot: Snapshot, stamp: Stamp) -> None:
+        """Keep the build for the next start; a file that cannot be written costs only that."""
+        assert self._files is not None
+        started = time.perf_counter()
+        try:
+            path = self._files.save(snapshot, stamp)
+        except (OSError, SnapshotFileError) as exc:
+            self._emit("snapshot file not written", {"error": str(exc)})
+            return
+        seconds = time.perf_counter() - started
+        self._emit("snapshot file written", {"path": str(path), "seconds": seconds})
+
+    def _restore(self) -> bool:
+        """Serve the snapshot file kept for this store, brought up to date from the feed, if
+        there is a usable one. A store outage raises StoreError, as a build would."""
+        assert self._files is not None
+        started = time.perf_counter()
+        try:
+            snapshot, stamp = self._files.load(self._store.store_id(), self._next_generation())
+        except SnapshotFileError as exc:
+            self._emit("snapshot file not used", {"reason": str(exc)})
+            return False
+        caught_up = self._caught_up(IndexView.of(snapshot), stamp.cursor)
+        if caught_up is None:
+            return False
+        view, cursor, changes = caught_up
+        with self._lock:
+            self._view = view
+            self._cursor = cursor
+            self._built_at = stamp.built_at
+            self._build_seconds = stamp.build_seconds
+            self._reachable = True
+            self._last_poll_ok_at = time.time()
+            if changes:
+                self._last_change_at = time.time()
+        self._emit("index loaded from file", {"incidents": view.incident_count,
+                   "seconds": time.perf_counter() - started, "changes_replayed": changes,
+                   "age_s": round(time.time() - stamp.built_at, 1)})  # fmt: skip
+        return True
+
+    def _caught_up(self, view: IndexView, cursor: str) -> tuple[IndexView, str, int] | None:
+        """The view with every change since `cursor`, applied in one step; None when the
+        feed cannot serve the cursor any more, or holds more than a compaction's worth (a
+        fresh build is then the cheaper way)."""
+        changed: list[str] = []
+        while True:
+            batch = self._store.changes_since(cursor)
+            if batch.reset:
+                self._emit("snapshot file not used", {"reason": "the change feed was reset"})
+                return None
+            if not batch.changes:
+                break
+            changed += (c.incident_id for c in batch.changes)
+            cursor = batch.cursor
+            if len(changed) > self._compact_after:
+                self._emit("snapshot file not used", {"reason": "too far behind the store"})
+                return None
+        if changed:
+            ids, found = self._fetch(changed)
+            view = _with_changes(view, ids, found, self._next_generation())
+        return view, cursor, len(changed)
+
     def load(self) -> None:
-        """A full load; the current view (if any) keeps serving until it succeeds."""
+        """A full load (from the snapshot file when the holder has none loaded yet and the
+        file fits); the current view (if any) keeps serving until it succeeds."""
+        if self._view is None and self._files is not None and self._restore():
+            return
         view, cursor = self._build()
         with self._lock:
             self._view = view

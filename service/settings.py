@@ -65,6 +65,11 @@ class Settings:
     workers: int = _setting(0, "Server processes sharing the port; 0 = one per CPU core.")
     threads: int = _setting(4, "gRPC handler threads per process.")
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
+    snapshot_dir: str = _setting(
+        "",
+        "Folder for snapshot files (restarts load the last build, then replay the feed); "
+        "empty = always build from the store.",
+    )
     poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
     compact_after: int = _setting(5000, "Changes in the Delta that trigger a background rebuild.")
     max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")

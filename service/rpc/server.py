@@ -37,6 +37,7 @@ from service.rpc.servicers import (
     VerdictObserver,
 )
 from service.settings import Settings, SettingsError
+from service.snapshot_file import SnapshotFiles
 from service.store import open_store
 from service.store.base import IncidentStore
 
@@ -92,6 +93,7 @@ def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexH
         poll_interval_s=settings.poll_interval_s,
         compact_after=settings.compact_after,
         on_event=log_index_event,
+        snapshot_files=SnapshotFiles(settings.snapshot_dir) if settings.snapshot_dir else None,
     )
 
 

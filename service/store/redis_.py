@@ -14,6 +14,7 @@ survives a crash; with the default `everysec` up to about a second of writes can
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -137,6 +138,11 @@ class RedisStore:
     def current_cursor(self) -> str:
         info = self._stream_info()
         return self._text(info["last-generated-id"]) if info else "0-0"
+
+    def store_id(self) -> str:
+        key = f"{self.prefix}store_id"
+        self._call("set", self._redis.set, key, uuid.uuid4().hex, nx=True)
+        return self._text(self._call("get", self._redis.get, key))
 
     def changes_since(self, cursor: str, limit: int = MAX_PAGE) -> ChangeBatch:
         info = self._stream_info()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -38,6 +39,10 @@ CREATE TABLE IF NOT EXISTS changes (
     incident_id TEXT NOT NULL,
     version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -47,6 +52,10 @@ class SqliteStore:
         self._local = threading.local()
         with self._connection() as db:
             db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('store_id', ?)",
+                (uuid.uuid4().hex,),
+            )
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -130,6 +139,10 @@ class SqliteStore:
     def current_cursor(self) -> str:
         row = self._connection().execute("SELECT MAX(seq) FROM changes").fetchone()
         return str(row[0] or 0)
+
+    def store_id(self) -> str:
+        row = self._connection().execute("SELECT value FROM meta WHERE name = 'store_id'")
+        return str(row.fetchone()[0])
 
     def changes_since(self, cursor: str, limit: int = MAX_PAGE) -> ChangeBatch:
         try:

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,9 +25,10 @@ from index.model import (
     Result,
     Stoplight,
 )
+from index.names import FULL, key, keying_probe
 from index.policy import DEFAULT_POLICY, Policy
 from index.postings import Postings
-from index.snapshot import IndexView, PackedStrings, build_snapshot
+from index.snapshot import IndexView, PackedStrings, Snapshot, build_snapshot
 from index.synthetic import Generator, offset
 from tests.index.conftest import BERLIN, SHANGHAI, TODAY, incident, query
 
@@ -142,6 +148,65 @@ def test_delta_then_compaction_answers_like_a_fresh_build(generated: list[Incide
     assert base[7].incident_id in matched_ids(
         undeleted.screen(query(base[7].parties[0]), DEFAULT_POLICY, TODAY)
     )
+
+
+def test_a_snapshot_restored_from_its_columns_answers_the_same(
+    generated: list[Incident],
+) -> None:
+    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
+                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
+    original = build_snapshot([*generated[:300], lab], 4)
+    columns = original.columns()
+    assert all(values.dtype != object for values in columns.values())
+    restored = Snapshot.from_columns({k: v.copy() for k, v in columns.items()}, 4)
+    assert restored.incident_count == original.incident_count
+    assert restored.party_count == original.party_count
+    assert restored.nbytes == original.nbytes
+    a, b = IndexView.of(original), IndexView.of(restored)
+    probes = [p for inc in generated[250:320] for p in inc.parties]
+    inside = Party(name="Z", location=Location(10.005, 20.005))
+    for party in [*probes, inside]:
+        assert a.screen(query(party), DEFAULT_POLICY, TODAY) == b.screen(
+            query(party), DEFAULT_POLICY, TODAY
+        )
+    assert matched_ids(b.screen(query(inside), DEFAULT_POLICY, TODAY)) == {"ION-LAB"}
+    assert restored.rows_of([generated[3].incident_id]) == original.rows_of(
+        [generated[3].incident_id]
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "damage"),
+    [
+        ("versions", lambda v: v[:-1]),
+        ("party_names.offsets", lambda v: v[:-1]),
+        ("incident_ids.offsets", lambda v: v[::-1]),
+        ("postings.starts", lambda v: v[:-1]),
+        ("areas.vertex_counts", lambda v: v + 1),
+    ],
+)
+def test_columns_that_do_not_describe_a_snapshot_are_refused(
+    generated: list[Incident], column: str, damage: Callable[[Any], Any]
+) -> None:
+    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
+                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
+    columns = build_snapshot([*generated[:50], lab]).columns()
+    columns[column] = damage(columns[column])
+    with pytest.raises(ValueError, match=r"\w"):
+        Snapshot.from_columns(columns, 1)
+
+
+def _probe_under(seed: str) -> int:
+    code = "from index.names import keying_probe; print(keying_probe())"
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    return int(out.stdout)
+
+
+def test_the_keying_probe_tells_processes_that_key_alike_from_others() -> None:
+    assert _probe_under("11") == _probe_under("11")
+    assert _probe_under("11") != _probe_under("12")
+    assert keying_probe() == key(FULL, "\x00preflight keying probe")
 
 
 def test_same_input_gives_the_same_answer(generated: list[Incident]) -> None:

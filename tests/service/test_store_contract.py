@@ -99,6 +99,25 @@ def test_every_accepted_write_is_in_the_change_feed_once_in_order(
     assert [c.incident_id for c in rest.changes] == [c.incident_id for c in batch.changes[2:]]
 
 
+def test_the_store_id_names_the_data_not_the_connection(
+    open_store: StoreFactory, incidents: list[Incident], tmp_path: Path, redis_server: RedisServer
+) -> None:
+    first = open_store()
+    name = first.store_id()
+    assert len(name) == 32
+    first.put(incidents[:2])
+    assert open_store().store_id() == first.store_id() == name
+    other: IncidentStore = (
+        RedisStore(redis_server.url, prefix=f"test-{uuid.uuid4().hex}:")
+        if isinstance(first, RedisStore)
+        else SqliteStore(tmp_path / "other.db")
+    )
+    try:
+        assert other.store_id() != name
+    finally:
+        other.close()
+
+
 def test_a_cursor_from_the_future_asks_for_a_full_reload(
     open_store: StoreFactory, incidents: list[Incident]
 ) -> None:

@@ -1,0 +1,206 @@
+"""Snapshot files: a restart serves the last build plus the feed since, or refuses the file
+and builds from the store. Real stores, real files, real processes for the hash seed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+
+from index.model import Incident, IncidentStatus
+from index.synthetic import Generator
+from service import snapshot_file
+from service.refresh import IndexHolder
+from service.snapshot_file import SnapshotFileError, SnapshotFiles
+from service.store.redis_ import RedisStore
+from service.store.sqlite import SqliteStore
+from tests.conftest import RedisServer
+from tests.service.test_refresh import hits
+
+
+@pytest.fixture(scope="module")
+def incidents() -> list[Incident]:
+    return list(Generator(41).incidents(80))
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    def __call__(self, event: str, fields: dict[str, object]) -> None:
+        self.seen.append((event, fields))
+
+    def names(self) -> list[str]:
+        return [event for event, _ in self.seen]
+
+    def reason(self) -> str:
+        return next(str(f["reason"]) for e, f in self.seen if e == "snapshot file not used")
+
+
+def holder_on(
+    store: SqliteStore | RedisStore, folder: Path, **kw: int
+) -> tuple[IndexHolder, Events]:
+    events = Events()
+    return IndexHolder(store, on_event=events, snapshot_files=SnapshotFiles(folder), **kw), events
+
+
+def test_a_restart_serves_the_file_and_the_changes_since(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:60])
+    first, events = holder_on(SqliteStore(store.path), tmp_path / "snapshots")
+    first.load()
+    assert events.names()[:3] == ["snapshot file not used", "index built", "snapshot file written"]
+    assert events.reason().startswith("no snapshot file")
+    assert (tmp_path / "snapshots" / f"snapshot-{store.store_id()}.npz").exists()
+
+    store.put(incidents[60:70])  # accepted while the service was down
+    store.put([replace(incidents[0], version=2, status=IncidentStatus.RETRACTED)])
+    second, events = holder_on(SqliteStore(store.path), tmp_path / "snapshots")
+    second.load()
+    assert "index built" not in events.names()
+    loaded = dict(events.seen)["index loaded from file"]
+    assert loaded["changes_replayed"] == 11
+    status = second.status()
+    assert status.loaded and status.incidents == 69 and status.store_reachable
+    assert status.store_cursor == store.current_cursor()
+    assert hits(second, incidents[65]) and hits(second, incidents[5])
+    assert not hits(second, incidents[0])
+
+    fresh = IndexHolder(SqliteStore(store.path))
+    fresh.load()
+    for incident in incidents[:75]:
+        assert hits(second, incident) == hits(fresh, incident), incident.incident_id
+
+
+def test_a_damaged_file_is_refused_and_rewritten(tmp_path: Path, incidents: list[Incident]) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:40])
+    first, _ = holder_on(SqliteStore(store.path), tmp_path)
+    first.load()
+    path = SnapshotFiles(tmp_path).path_for(store.store_id())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    second, events = holder_on(SqliteStore(store.path), tmp_path)
+    second.load()
+    assert "damaged" in events.reason()
+    assert events.names()[1:3] == ["index built", "snapshot file written"]
+    assert second.status().incidents == 40 and hits(second, incidents[3])
+    SnapshotFiles(tmp_path).load(store.store_id(), 1)  # whole again
+
+
+def test_a_file_of_another_store_or_other_code_is_refused(
+    tmp_path: Path, incidents: list[Incident], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:30])
+    holder, _ = holder_on(SqliteStore(store.path), tmp_path)
+    holder.load()
+    files = SnapshotFiles(tmp_path)
+    path = files.path_for(store.store_id())
+    other = SqliteStore(tmp_path / "other.sqlite")
+    path.rename(files.path_for(other.store_id()))
+    with pytest.raises(SnapshotFileError, match="another store"):
+        files.load(other.store_id(), 1)
+
+    with pytest.raises(SnapshotFileError, match="no snapshot file"):
+        files.load(store.store_id(), 1)
+
+    files.path_for(other.store_id()).rename(path)
+    files.load(store.store_id(), 1)
+    monkeypatch.setattr(snapshot_file, "code_fingerprint", lambda: "0" * 64)
+    with pytest.raises(SnapshotFileError, match="other index code"):
+        SnapshotFiles(tmp_path).load(store.store_id(), 1)
+
+
+def test_a_file_keyed_under_another_hash_seed_is_refused(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:30])
+    build = (
+        "import sys; from service.refresh import IndexHolder; "
+        "from service.snapshot_file import SnapshotFiles; "
+        "from service.store.sqlite import SqliteStore; "
+        "IndexHolder(SqliteStore(sys.argv[1]), snapshot_files=SnapshotFiles(sys.argv[2])).load()"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "7"}
+    subprocess.run([sys.executable, "-c", build, store.path, str(tmp_path)], env=env, check=True)
+    holder, events = holder_on(SqliteStore(store.path), tmp_path)
+    holder.load()
+    assert "another hash seed" in events.reason()
+    assert "index built" in events.names()
+    assert hits(holder, incidents[2])
+
+
+def test_a_file_too_far_behind_the_store_is_not_replayed(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:30])
+    holder_on(SqliteStore(store.path), tmp_path, compact_after=5)[0].load()
+    store.put(incidents[30:40])
+    holder, events = holder_on(SqliteStore(store.path), tmp_path, compact_after=5)
+    holder.load()
+    assert events.reason() == "too far behind the store"
+    assert holder.status().incidents == 40 and hits(holder, incidents[35])
+
+
+def test_a_redis_stream_trimmed_past_the_file_means_a_full_build(
+    redis_server: RedisServer, tmp_path: Path, incidents: list[Incident]
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    writer = RedisStore(redis_server.url, prefix=prefix)
+    writer.put(incidents[:30])
+    holder_on(RedisStore(redis_server.url, prefix=prefix), tmp_path)[0].load()
+    writer.put(incidents[30:35])
+    redis.Redis.from_url(redis_server.url).xtrim(f"{prefix}changes", maxlen=2, approximate=False)
+    holder, events = holder_on(RedisStore(redis_server.url, prefix=prefix), tmp_path)
+    holder.load()
+    assert events.reason() == "the change feed was reset"
+    assert holder.status().incidents == 35 and hits(holder, incidents[33])
+
+
+def test_a_redis_that_lost_its_keys_is_another_store(
+    redis_server: RedisServer, tmp_path: Path, incidents: list[Incident]
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    writer = RedisStore(redis_server.url, prefix=prefix)
+    writer.put(incidents[:20])
+    lost = writer.store_id()
+    holder_on(RedisStore(redis_server.url, prefix=prefix), tmp_path)[0].load()
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(*client.keys(f"{prefix}*"))
+    writer.put(incidents[20:25])
+    assert writer.store_id() != lost
+    holder, events = holder_on(RedisStore(redis_server.url, prefix=prefix), tmp_path)
+    holder.load()
+    assert events.reason().startswith("no snapshot file")
+    assert holder.status().incidents == 5 and not hits(holder, incidents[3])
+
+
+def test_serve_runs_under_the_hash_seed_kept_beside_the_files(tmp_path: Path) -> None:
+    show = (
+        "import os, sys; from service.snapshot_file import keep_hash_seed; "
+        "keep_hash_seed(sys.argv[1]); print(os.environ['PYTHONHASHSEED'], hash('x'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+
+    def run() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", show, str(tmp_path)], env=env,
+                             check=True, capture_output=True, text=True)  # fmt: skip
+        return out.stdout.split()
+
+    first, second = run(), run()
+    assert first == second
+    assert first[0] == (tmp_path / "hash-seed").read_text().strip()
+    assert (tmp_path / "hash-seed").stat().st_mode & 0o077 == 0
