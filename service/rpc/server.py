@@ -76,7 +76,13 @@ class Running:
 
 
 _WARNINGS = frozenset(
-    {"invalid document skipped", "change feed error", "index build failed", "index load failed"}
+    {
+        "invalid document skipped",
+        "change feed error",
+        "index build failed",
+        "index load failed",
+        "snapshot file not written",
+    }
 )
 STATUS_PUBLISH_INTERVAL_S = 1.0
 

@@ -78,3 +78,78 @@ def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
             process.kill()
         output = process.stdout.read().decode() if process.stdout else ""
         print(output)
+
+
+def _serve(store_url: str, target: str, snapshots: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env |= {"PYTHONUNBUFFERED": "1", "PREFLIGHT_SNAPSHOT_DIR": str(snapshots)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--store-url", store_url,
+         "--listen", target, "--workers", "2", "--threads", "2", "--allow-plaintext"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.stdout.read().decode() if process.stdout else ""
+
+
+def _verdicts(target: str, batch: pb.ScreenBatchRequest) -> list[tuple[int, float, list[str]]]:
+    with grpc.insecure_channel(target) as channel:
+        reply = pb_grpc.ScreeningServiceStub(channel).ScreenBatch(batch, timeout=30)
+    return [
+        (e.verdict.stoplight, e.verdict.score,
+         sorted(m.incident.incident_id for p in e.verdict.parties for m in p.matches))
+        for e in reply.entries
+    ]  # fmt: skip
+
+
+def test_a_restart_serves_the_snapshot_file_and_what_was_written_meanwhile(
+    tmp_path: Path,
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'demo.db'}"
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo", "--store-url", store_url, "--count", "2000"]).exit_code == 0
+    target = f"127.0.0.1:{free_port()}"
+    probes = _batch(50)
+    flagged = pb.ScreenRequest(
+        item=pb.Item(item_id="AWB-flagged", channel=pb.CHANNEL_EXPRESS),
+        parties=[pb.Party(role=pb.PARTY_ROLE_EXPORTER, business_name="Quorvex Lumin Trading",
+                          country_code="IN", phones=["+91 22 4000 7788"])],
+    )  # fmt: skip
+    probes.items.append(flagged)
+    first = _serve(store_url, target, tmp_path / "snapshots")
+    try:
+        wait_serving(target, 60.0)
+        before = _verdicts(target, probes)
+    finally:
+        output = _stop(first)
+    assert "index built" in output and "snapshot file written" in output, output
+    assert before[-1][2] == []
+
+    incidents = tmp_path / "meanwhile.jsonl"
+    incidents.write_text(
+        '{"incident_id": "ION-LATE-1", "kind": "seizure", "reported_on": "2026-11-30", '
+        '"reporting_country": "IN", "agency": "DRI", "contact_ref": "DRI-9", '
+        '"substance_class": "fentanyl", "channel": "express", "parties": [{"role": "exporter", '
+        '"business_name": "Quorvex Lumin Trading Pvt Ltd", "country_code": "IN", '
+        '"phones": ["+91 22 4000 7788"]}]}\n'
+    )
+    ingested = runner.invoke(main, ["ingest", str(incidents), "--store-url", store_url])
+    assert ingested.exit_code == 0, ingested.output
+
+    second = _serve(store_url, target, tmp_path / "snapshots")
+    try:
+        wait_serving(target, 60.0)
+        after = _verdicts(target, probes)
+    finally:
+        output = _stop(second)
+    assert "index loaded from file" in output and "index built" not in output, output
+    assert after[:-1] == before[:-1]
+    assert after[-1][0] == pb.STOPLIGHT_RED and after[-1][2] == ["ION-LATE-1"]
