@@ -54,6 +54,10 @@ def _trim_heap() -> None:
             libc.malloc_trim(0)
 
 
+class BuildError(Exception):
+    """A build outside this process did not give a snapshot file."""
+
+
 class IndexHolder:
     def __init__(
         self,
@@ -63,9 +67,14 @@ class IndexHolder:
         compact_after: int = 5_000,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         snapshot_files: SnapshotFiles | None = None,
+        build_elsewhere: Callable[[], int] | None = None,
     ) -> None:
+        """`build_elsewhere`, with `snapshot_files`, builds the store's snapshot file outside
+        this process (returning how many malformed documents it skipped); the holder then
+        loads the file, and builds in process only when that fails."""
         self._store = store
         self._files = snapshot_files
+        self._build_elsewhere = build_elsewhere if snapshot_files is not None else None
         self._poll_interval_s = poll_interval_s
         self._compact_after = compact_after
         self._listeners: list[Callable[[str, dict[str, object]], None]] = []
@@ -85,6 +94,7 @@ class IndexHolder:
         self._reachable = False
         self._last_error = ""
         self._invalid_documents = 0
+        self._saved = False
 
     def _skip_invalid(self, incident_id: str, error: ValidationError) -> None:
         """A malformed stored document is skipped, counted and reported; it never stops a
@@ -148,6 +158,10 @@ class IndexHolder:
         return self._generation
 
     def _build(self) -> tuple[IndexView, str]:
+        if self._build_elsewhere is not None:
+            built = self._built_elsewhere()
+            if built is not None:
+                return built
         store_id = self._store.store_id() if self._files else ""
         cursor = self._store.current_cursor()  # before the load: nothing is missed
         started = time.perf_counter()
@@ -163,15 +177,42 @@ class IndexHolder:
             self._save(snapshot, stamp)
         return IndexView.of(snapshot), cursor
 
+    def _built_elsewhere(self) -> tuple[IndexView, str] | None:
+        """The snapshot built outside this process, or None (told why) to build here."""
+        assert self._build_elsewhere is not None and self._files is not None
+        started = time.perf_counter()
+        try:
+            invalid = self._build_elsewhere()
+            snapshot, stamp = self._files.load(self._store.store_id(), self._next_generation())
+        except (BuildError, SnapshotFileError) as exc:
+            self._emit("index build elsewhere failed", {"error": str(exc)})
+            return None
+        self._invalid_documents += invalid
+        self._build_seconds = stamp.build_seconds
+        self._emit("index built", {"incidents": snapshot.incident_count,
+                   "seconds": stamp.build_seconds, "where": "child process",
+                   "seconds_to_hand_over": time.perf_counter() - started})  # fmt: skip
+        return IndexView.of(snapshot), stamp.cursor
+
+    def build_file(self) -> None:
+        """Build from the store into the snapshot file (what a build process does); raises
+        BuildError when the file could not be written."""
+        self._build_elsewhere = None
+        self._build()
+        if not self._saved:
+            raise BuildError("the snapshot file was not written")
+
     def _save(self, snapshot: Snapshot, stamp: Stamp) -> None:
         """Keep the build for the next start; a file that cannot be written costs only that."""
         assert self._files is not None
         started = time.perf_counter()
+        self._saved = False
         try:
             path = self._files.save(snapshot, stamp)
         except (OSError, SnapshotFileError) as exc:
             self._emit("snapshot file not written", {"error": str(exc)})
             return
+        self._saved = True
         seconds = time.perf_counter() - started
         self._emit("snapshot file written", {"path": str(path), "seconds": seconds})
 

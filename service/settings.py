@@ -70,6 +70,11 @@ class Settings:
         "Folder for snapshot files (restarts load the last build, then replay the feed); "
         "empty = always build from the store.",
     )
+    build_in_child: int = _setting(
+        1,
+        "1 = with `snapshot_dir`, full builds run in a child process and arrive through "
+        "the snapshot file (no GIL contention, no build garbage in the server).",
+    )
     poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
     compact_after: int = _setting(5000, "Changes in the Delta that trigger a background rebuild.")
     max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")

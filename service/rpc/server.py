@@ -37,6 +37,7 @@ from service.rpc.servicers import (
     VerdictObserver,
 )
 from service.settings import Settings, SettingsError
+from service.snapshot_build import ChildBuilder, hash_seed_pinned
 from service.snapshot_file import SnapshotFiles
 from service.store import open_store
 from service.store.base import IncidentStore
@@ -82,6 +83,7 @@ _WARNINGS = frozenset(
         "index build failed",
         "index load failed",
         "snapshot file not written",
+        "index build elsewhere failed",
     }
 )
 STATUS_PUBLISH_INTERVAL_S = 1.0
@@ -94,12 +96,17 @@ def log_index_event(event: str, fields: dict[str, object]) -> None:
 
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
     store = store or open_store(settings.store_url, settings.redis_prefix)
+    files = SnapshotFiles(settings.snapshot_dir) if settings.snapshot_dir else None
+    builder = None
+    if files is not None and settings.build_in_child and hash_seed_pinned():
+        builder = ChildBuilder(settings)
     return IndexHolder(
         store,
         poll_interval_s=settings.poll_interval_s,
         compact_after=settings.compact_after,
         on_event=log_index_event,
-        snapshot_files=SnapshotFiles(settings.snapshot_dir) if settings.snapshot_dir else None,
+        snapshot_files=files,
+        build_elsewhere=builder,
     )
 
 

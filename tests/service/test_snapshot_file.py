@@ -3,9 +3,11 @@ and builds from the store. Real stores, real files, real processes for the hash 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +16,12 @@ import pytest
 import redis
 
 from index.model import Incident, IncidentStatus
+from index.names import keying_probe
 from index.synthetic import Generator
 from service import snapshot_file
 from service.refresh import IndexHolder
+from service.settings import load_settings
+from service.snapshot_build import ChildBuilder
 from service.snapshot_file import SnapshotFileError, SnapshotFiles
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
@@ -44,10 +49,12 @@ class Events:
 
 
 def holder_on(
-    store: SqliteStore | RedisStore, folder: Path, **kw: int
+    store: SqliteStore | RedisStore, folder: Path, compact_after: int = 5_000
 ) -> tuple[IndexHolder, Events]:
     events = Events()
-    return IndexHolder(store, on_event=events, snapshot_files=SnapshotFiles(folder), **kw), events
+    files = SnapshotFiles(folder)
+    holder = IndexHolder(store, on_event=events, snapshot_files=files, compact_after=compact_after)
+    return holder, events
 
 
 def test_a_restart_serves_the_file_and_the_changes_since(
@@ -204,3 +211,79 @@ def test_serve_runs_under_the_hash_seed_kept_beside_the_files(tmp_path: Path) ->
     assert first == second
     assert first[0] == (tmp_path / "hash-seed").read_text().strip()
     assert (tmp_path / "hash-seed").stat().st_mode & 0o077 == 0
+
+
+def _probe_under(seed: str) -> int:
+    code = "from index.names import keying_probe; print(keying_probe())"
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    return int(out.stdout)
+
+
+def test_a_child_that_keys_otherwise_is_refused_and_the_build_happens_here(
+    tmp_path: Path, incidents: list[Incident], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:40])
+    other_seed = next(s for s in ("1", "2") if _probe_under(s) != keying_probe())
+    monkeypatch.setenv("PYTHONHASHSEED", other_seed)  # for the child only: ours is fixed
+    settings = load_settings(
+        environ={},
+        overrides={"store_url": f"sqlite:///{store.path}", "snapshot_dir": str(tmp_path / "snap")},
+    )
+    events = Events()
+    holder = IndexHolder(SqliteStore(store.path), on_event=events,
+                         snapshot_files=SnapshotFiles(settings.snapshot_dir),
+                         build_elsewhere=ChildBuilder(settings))  # fmt: skip
+    holder.load()
+    failed = dict(events.seen)["index build elsewhere failed"]
+    assert "another hash seed" in str(failed["error"])
+    assert holder.status().incidents == 40 and hits(holder, incidents[4])
+
+
+def test_a_server_under_a_pinned_seed_builds_in_a_child(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:40])
+    script = (
+        "import json, sys; from service.settings import load_settings; "
+        "from service.rpc.server import new_holder; "
+        "s = load_settings(environ={}, overrides={'store_url': sys.argv[1], "
+        "'snapshot_dir': sys.argv[2]}); h = new_holder(s); seen = []; "
+        "h.add_listener(lambda e, f: seen.append([e, f.get('where')])); h.load(); "
+        "print(json.dumps({'events': seen, 'incidents': h.status().incidents}))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "9"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"sqlite:///{store.path}", str(tmp_path / "snap")],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["incidents"] == 40
+    assert ["index built", "child process"] in report["events"]
+    assert [e for e, _ in report["events"]].count("index built") == 1
+    assert "index build elsewhere failed" not in [e for e, _ in report["events"]]
+
+
+def test_build_processes_asked_together_share_one_build(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents)
+    job = json.dumps({"snapshot_dir": str(tmp_path / "snap"), "store_url": f"sqlite:///{store.path}",
+                      "redis_prefix": "", "log_format": "json", "log_level": "warning",
+                      "reuse_after": time.time()}).encode()  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "service.snapshot_build"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(job, timeout=120)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    reused = sorted(json.loads(out.decode().splitlines()[-1])["reused"] for out in outputs)
+    assert reused == [False, True]
+    assert SnapshotFiles(tmp_path / "snap").stamp_of(store.store_id()).incidents == 80
