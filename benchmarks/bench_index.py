@@ -17,16 +17,18 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from index.model import Incident, Party, PartyRole, Query
 from index.policy import DEFAULT_POLICY
-from index.snapshot import IndexView, build_snapshot
+from index.snapshot import IndexView, Snapshot, build_snapshot
 from index.synthetic import TODAY, Generator, item_query, offset
 
 SIZES = {"100k": 100_000, "1m": 1_000_000}
@@ -79,6 +81,35 @@ def _queries(gen: Generator, sample: list[Incident], count: int) -> list[Query]:
     return queries
 
 
+_LOAD_COLUMNS = """
+import ctypes, gc, os, sys
+import numpy as np
+from index.snapshot import Snapshot
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+gc.collect()
+before = rss()
+with np.load(sys.argv[1], allow_pickle=False) as members:
+    snapshot = Snapshot.from_columns({name: members[name] for name in members.files}, 1)
+gc.collect()
+ctypes.CDLL("libc.so.6").malloc_trim(0)
+print(rss() - before)
+"""
+
+
+def _rss_loaded_from_columns(snapshot: Snapshot) -> int:
+    """RSS the same snapshot costs a fresh process that loads it from its columns (as a server
+    does from a snapshot file) instead of building it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "columns.npz"
+        with path.open("wb") as out:
+            np.savez(out, allow_pickle=False, **snapshot.columns())
+        done = subprocess.run([sys.executable, "-c", _LOAD_COLUMNS, str(path)],
+                              check=True, capture_output=True, text=True)  # fmt: skip
+    return int(done.stdout.split()[-1])
+
+
 def run_size(count: int) -> dict[str, float]:
     gen = Generator(seed=11)
     gc.collect()
@@ -95,6 +126,7 @@ def run_size(count: int) -> dict[str, float]:
     # reported beside it.
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     rss_after = _rss_bytes()
+    rss_loaded = _rss_loaded_from_columns(snapshot)
     view = IndexView.of(snapshot)
 
     sample = incidents.sample(2000)
@@ -122,6 +154,7 @@ def run_size(count: int) -> dict[str, float]:
         "steady_rss_mb": round((rss_after - rss_before) / 2**20, 1),
         "bytes_per_incident": round((rss_after - rss_before) / count, 1),
         "bytes_per_incident_before_trim": round((rss_retained - rss_before) / count, 1),
+        "bytes_per_incident_loaded_from_file": round(rss_loaded / count, 1),
         "snapshot_array_bytes_per_incident": round(snapshot.nbytes / count, 1),
         "screens_per_s_1core": round(QUERIES / total_s, 1),
         "batch_screens_per_s_1core": round(QUERIES / batch_s, 1),
@@ -153,7 +186,8 @@ def main() -> None:
         fig = by_size[size]
         print(
             f"{size:>5}: build {fig['build_s']} s, peak RSS {fig['peak_rss_mb']} MB, "
-            f"{fig['bytes_per_incident']} B/incident steady, "
+            f"{fig['bytes_per_incident']} B/incident steady "
+            f"({fig['bytes_per_incident_loaded_from_file']} B loaded from its file), "
             f"{fig['screens_per_s_1core']} screens/s on one core one by one "
             f"(p50 {fig['p50_us']} µs, p99 {fig['p99_us']} µs), "
             f"{fig['batch_screens_per_s_1core']} screens/s in batches of {BATCH}"

@@ -200,6 +200,22 @@ def _start(
     return server, time.monotonic() - launched
 
 
+def _service_pss_bytes(server: subprocess.Popen[bytes]) -> int:
+    """Proportional set size of the service (supervisor and workers): shared pages counted
+    once, which is what the machine pays."""
+    pids = [server.pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
+        pids += [int(p) for p in children.split()]
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
 def _verdicts(
     target: str, requests: list[pb.ScreenRequest]
 ) -> list[tuple[int, float, tuple[str, ...]]]:
@@ -236,6 +252,8 @@ def main() -> None:
         snapshots = Path(tmp) / "snapshots"
         server, startup_s = _start(db, target, args.workers, snapshots)
         print(f"start-up to SERVING: {startup_s:.1f} s")
+        pss_cold = _service_pss_bytes(server)
+        print(f"service PSS: {pss_cold / 2**20:.0f} MB, {pss_cold / args.incidents:.0f} B/incident")
         try:
             requests = _requests(5_000)
             closed_rps = _closed_loop(target, requests, threads=16, seconds=args.seconds)
@@ -265,6 +283,7 @@ def main() -> None:
         server, restart_s = _start(db, target, args.workers, snapshots)
         try:
             print(f"restart to SERVING from the snapshot file: {restart_s:.1f} s")
+            pss_restart = _service_pss_bytes(server)
             after = _verdicts(target, requests[:500])
         finally:
             server.send_signal(signal.SIGTERM)
@@ -281,6 +300,9 @@ def main() -> None:
         if args.incidents >= 1_000_000 else "restart_s_small_from_snapshot_file":
         round(restart_s, 1),
         "restart_verdicts_identical": same,
+        "service_pss_mb": round(pss_cold / 2**20, 1),
+        "service_pss_bytes_per_incident": round(pss_cold / args.incidents, 1),
+        "service_pss_bytes_per_incident_after_restart": round(pss_restart / args.incidents, 1),
         "unary_closed_loop_rps": round(closed_rps, 1),
         "unary_p50_ms_at_1000rps": round(p50, 2),
         "unary_p99_ms_at_1000rps": round(p99, 2),
