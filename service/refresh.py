@@ -94,7 +94,6 @@ class IndexHolder:
         self._reachable = False
         self._last_error = ""
         self._invalid_documents = 0
-        self._saved = False
 
     def _skip_invalid(self, incident_id: str, error: ValidationError) -> None:
         """A malformed stored document is skipped, counted and reported; it never stops a
@@ -157,8 +156,10 @@ class IndexHolder:
         self._generation += 1
         return self._generation
 
-    def _build(self) -> tuple[IndexView, str]:
-        if self._build_elsewhere is not None:
+    def _build(
+        self, *, in_process: bool = False, file_required: bool = False
+    ) -> tuple[IndexView, str]:
+        if self._build_elsewhere is not None and not in_process:
             built = self._built_elsewhere()
             if built is not None:
                 return built
@@ -174,7 +175,8 @@ class IndexHolder:
         self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
         if self._files is not None:
             stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count)
-            self._save(snapshot, stamp)
+            if not self._save(snapshot, stamp) and file_required:
+                raise BuildError("the snapshot file was not written")
         return IndexView.of(snapshot), cursor
 
     def _built_elsewhere(self) -> tuple[IndexView, str] | None:
@@ -195,26 +197,22 @@ class IndexHolder:
         return IndexView.of(snapshot), stamp.cursor
 
     def build_file(self) -> None:
-        """Build from the store into the snapshot file (what a build process does); raises
-        BuildError when the file could not be written."""
-        self._build_elsewhere = None
-        self._build()
-        if not self._saved:
-            raise BuildError("the snapshot file was not written")
+        """Build from the store into the snapshot file, here (what a build process does);
+        raises BuildError when the file could not be written."""
+        self._build(in_process=True, file_required=True)
 
-    def _save(self, snapshot: Snapshot, stamp: Stamp) -> None:
+    def _save(self, snapshot: Snapshot, stamp: Stamp) -> bool:
         """Keep the build for the next start; a file that cannot be written costs only that."""
         assert self._files is not None
         started = time.perf_counter()
-        self._saved = False
         try:
             path = self._files.save(snapshot, stamp)
         except (OSError, SnapshotFileError) as exc:
             self._emit("snapshot file not written", {"error": str(exc)})
-            return
-        self._saved = True
+            return False
         seconds = time.perf_counter() - started
         self._emit("snapshot file written", {"path": str(path), "seconds": seconds})
+        return True
 
     def _restore(self) -> bool:
         """Serve the snapshot file kept for this store, brought up to date from the feed, if

@@ -78,12 +78,15 @@ class SnapshotFiles:
         """Write the snapshot and its stamp; the previous file stays whole until the rename."""
         stamp = Stamp(**{**asdict(stamp), "code": self._code, "keying": keying_probe()})
         path = self.path_for(stamp.store_id)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _remove_abandoned(path)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         columns = snapshot.columns()
         columns[_STAMP] = np.frombuffer(json.dumps(asdict(stamp)).encode(), np.uint8)
         try:
-            with temporary.open("wb") as out:
+            # Party names and incident ids: readable by the service's user only.
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
                 np.savez(out, allow_pickle=False, **columns)
                 out.flush()
                 os.fsync(out.fileno())
@@ -137,6 +140,20 @@ class SnapshotFiles:
                 "the file was keyed under another hash seed (PYTHONHASHSEED differs)"
             )
         return stamp
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Temporary files of writers that died mid-write (each is as big as a snapshot)."""
+    for temporary in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = temporary.name.removeprefix(f".{path.name}.").removesuffix(".tmp")
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temporary.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def keep_hash_seed(folder: str | Path) -> None:

@@ -87,6 +87,25 @@ def test_a_restart_serves_the_file_and_the_changes_since(
         assert hits(second, incident) == hits(fresh, incident), incident.incident_id
 
 
+def test_files_are_private_and_a_dead_writers_leftovers_are_removed(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(incidents[:20])
+    files = SnapshotFiles(tmp_path / "snap")
+    path = files.path_for(store.store_id())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (tmp_path / "snap").mkdir()
+    abandoned = path.with_name(f".{path.name}.{dead}.tmp")
+    alive = path.with_name(f".{path.name}.{os.getppid()}.tmp")
+    abandoned.write_bytes(b"half a snapshot")
+    alive.write_bytes(b"being written")
+    holder_on(SqliteStore(store.path), tmp_path / "snap")[0].load()
+    assert path.stat().st_mode & 0o077 == 0
+    assert not abandoned.exists() and alive.exists()
+
+
 def test_a_damaged_file_is_refused_and_rewritten(tmp_path: Path, incidents: list[Incident]) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.put(incidents[:40])
