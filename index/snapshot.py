@@ -911,6 +911,99 @@ def build_snapshot(incidents: Iterable[Incident], generation: int = 0) -> Snapsh
     )
 
 
+Columns = Mapping[str, npt.NDArray[np.generic]]
+
+
+def _concat_packed(parts: Sequence[Columns], name: str) -> dict[str, npt.NDArray[np.generic]]:
+    blobs = [np.asarray(p[f"{name}.blob"], np.uint8) for p in parts]
+    starts = np.cumsum([0, *(len(b) for b in blobs)])
+    offsets = [np.asarray(p[f"{name}.offsets"], np.int64)[:-1] + start
+               for p, start in zip(parts, starts, strict=False)]  # fmt: skip
+    return {
+        f"{name}.blob": np.concatenate(blobs),
+        f"{name}.offsets": np.concatenate([*offsets, np.array([starts[-1]], np.int64)]),
+    }
+
+
+def _merged_postings(
+    parts: Sequence[Columns], party_offsets: Sequence[int]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """One CSR table from the parts' tables. Each part's party ids are above the previous
+    part's, so a stable sort by key alone keeps every key's ids ascending."""
+    keys = np.concatenate([
+        np.repeat(np.asarray(p["postings.keys"], np.int64), np.diff(p["postings.starts"]))
+        for p in parts
+    ])  # fmt: skip
+    values = np.concatenate([
+        np.asarray(p["postings.values"], np.int64) + offset
+        for p, offset in zip(parts, party_offsets, strict=True)
+    ])  # fmt: skip
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else (
+        np.empty(0, np.int64))  # fmt: skip
+    starts = np.empty(len(first) + 1, np.int32 if len(keys) < 2**31 else np.int64)
+    starts[:-1] = first
+    starts[-1] = len(keys)
+    return {"postings.keys": keys[first], "postings.starts": starts,
+            "postings.values": values.astype(np.int32)}  # fmt: skip
+
+
+def merge_columns(parts: Sequence[Columns]) -> dict[str, npt.NDArray[np.generic]]:
+    """The columns of one snapshot holding the parts' incidents in order: merging the builds
+    of consecutive slices of the incidents gives exactly the columns of one build of them all
+    (so slices can be built in parallel processes)."""
+    rows = [len(p["versions"]) for p in parts]
+    parties = [len(p["party_incident"]) for p in parts]
+    row_offsets = np.cumsum([0, *rows[:-1]]).tolist()
+    party_offsets = np.cumsum([0, *parties[:-1]]).tolist()
+    merged: dict[str, npt.NDArray[np.generic]] = {}
+    for name in ("versions", "kinds", "substances", "channels", "reported_on",
+                 "reporting_countries", "party_role", "party_lat", "party_lon",
+                 "party_country", "party_postcode", "party_city"):  # fmt: skip
+        merged[name] = np.concatenate([p[name] for p in parts])
+    merged["party_incident"] = np.concatenate([
+        np.asarray(p["party_incident"], np.int64) + offset
+        for p, offset in zip(parts, row_offsets, strict=True)
+    ]).astype(np.int32)  # fmt: skip
+
+    hashes = []
+    for part in parts:
+        in_row_order = np.empty(len(part["id_hashes"]), np.int64)
+        in_row_order[np.asarray(part["id_rows"], np.int64)] = part["id_hashes"]
+        hashes.append(in_row_order)
+    all_hashes = np.concatenate(hashes)
+    id_order = np.argsort(all_hashes, kind="stable")
+    merged["id_hashes"] = all_hashes[id_order]
+    merged["id_rows"] = id_order.astype(np.int32)
+
+    agencies: dict[str, int] = {}
+    agency_ids = []
+    for part in parts:
+        names = PackedStrings.from_columns(
+            np.asarray(part["agencies.blob"], np.uint8),
+            np.asarray(part["agencies.offsets"], np.int64),
+        )
+        remap = np.array([agencies.setdefault(names[i], len(agencies))
+                          for i in range(len(names))], np.int32)  # fmt: skip
+        agency_ids.append(remap[np.asarray(part["agency_ids"], np.int64)])
+    merged["agency_ids"] = np.concatenate(agency_ids).astype(np.int32)
+    agency_blob, agency_offsets = PackedStrings(agencies).columns()
+    merged["agencies.blob"], merged["agencies.offsets"] = agency_blob, agency_offsets
+
+    for name in Snapshot._PACKED:
+        merged |= _concat_packed(parts, name)
+    merged |= _merged_postings(parts, party_offsets)
+    merged["areas.party_ids"] = np.concatenate([
+        np.asarray(p["areas.party_ids"], np.int64) + offset
+        for p, offset in zip(parts, party_offsets, strict=True)
+    ]).astype(np.int32)  # fmt: skip
+    merged["areas.vertex_counts"] = np.concatenate([p["areas.vertex_counts"] for p in parts])
+    merged["areas.vertices"] = np.concatenate([p["areas.vertices"] for p in parts])
+    merged["areas.hints"] = np.unique(np.concatenate([p["areas.hints"] for p in parts]))
+    return merged
+
+
 def finish_party(index: int, party: Party, matches: list[Match], policy: Policy) -> PartyResult:
     """A query party's verdict from its matches: the best match per incident, ranked."""
     best: dict[str, Match] = {}

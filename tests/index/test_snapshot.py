@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from index.model import (
 from index.names import FULL, key, keying_probe
 from index.policy import DEFAULT_POLICY, Policy
 from index.postings import Postings
-from index.snapshot import IndexView, PackedStrings, Snapshot, build_snapshot
+from index.snapshot import IndexView, PackedStrings, Snapshot, build_snapshot, merge_columns
 from index.synthetic import Generator, offset
 from tests.index.conftest import BERLIN, SHANGHAI, TODAY, incident, query
 
@@ -194,6 +195,26 @@ def test_columns_that_do_not_describe_a_snapshot_are_refused(
     columns[column] = damage(columns[column])
     with pytest.raises(ValueError, match=r"\w"):
         Snapshot.from_columns(columns, 1)
+
+
+@pytest.mark.parametrize("cuts", [(0,), (1,), (150,), (37, 120, 260), (300,)])
+def test_merged_slice_builds_are_exactly_one_build(
+    generated: list[Incident], cuts: tuple[int, ...]
+) -> None:
+    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
+                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
+    retracted = replace(generated[5], status=IncidentStatus.RETRACTED)
+    incidents = [*generated[:5], retracted, *generated[6:150], lab, *generated[150:300]]
+    bounds = [0, *cuts, len(incidents)]
+    parts = [build_snapshot(incidents[a:b]).columns() for a, b in pairwise(bounds)]
+    whole = build_snapshot(incidents).columns()
+    merged = merge_columns(parts)
+    assert merged.keys() == whole.keys()
+    for name, values in whole.items():
+        assert merged[name].dtype == values.dtype, name
+        assert np.array_equal(merged[name], values, equal_nan=values.dtype.kind == "f"), name
+    view = IndexView.of(Snapshot.from_columns(merged, 1))
+    assert matched_ids(view.screen(query(incidents[200].parties[0]), DEFAULT_POLICY, TODAY))
 
 
 def _probe_under(seed: str) -> int:
