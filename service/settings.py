@@ -75,6 +75,11 @@ class Settings:
         "1 = with `snapshot_dir`, full builds run in a child process and arrive through "
         "the snapshot file (no GIL contention, no build garbage in the server).",
     )
+    build_processes: int = _setting(
+        0,
+        "Processes a build in a child splits the store across (merged into one snapshot); "
+        "0 = one per CPU core.",
+    )
     poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
     compact_after: int = _setting(5000, "Changes in the Delta that trigger a background rebuild.")
     max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")
@@ -150,6 +155,8 @@ def load_settings(
         raise SettingsError("tls_cert_file and tls_key_file go together")
     if settings.max_concurrent_rpcs < 1 or settings.rate_limit_per_s <= 0:
         raise SettingsError("max_concurrent_rpcs must be at least 1, rate_limit_per_s above 0")
+    if settings.build_processes < 0:
+        raise SettingsError("build_processes must be at least 0")
     if settings.threads < 1 or settings.max_batch_items < 1 or settings.workers < 0:
         raise SettingsError("threads and max_batch_items must be at least 1, workers at least 0")
     return settings

@@ -18,13 +18,23 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from index.errors import ValidationError
+from index.names import keying_probe
+from index.snapshot import Snapshot, build_snapshot, merge_columns
 from service import logs
 from service.refresh import BuildError, IndexHolder
 from service.settings import Settings
-from service.snapshot_file import SnapshotFileError, SnapshotFiles
+from service.snapshot_file import SnapshotFileError, SnapshotFiles, Stamp
 from service.store import open_store
+from service.store.base import IncidentStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,7 @@ class ChildBuilder:
             "snapshot_dir": settings.snapshot_dir, "store_url": settings.store_url,
             "redis_prefix": settings.redis_prefix, "log_format": settings.log_format,
             "log_level": settings.log_level,
+            "parts": settings.build_processes or len(os.sched_getaffinity(0)),
         }  # fmt: skip
         self._timeout_s = timeout_s
 
@@ -77,28 +88,97 @@ def _log_event(event: str, fields: dict[str, object]) -> None:
     log.info(event, extra=fields)  # ids and counts, never party names
 
 
+def _run_children(jobs: list[dict[str, object]]) -> list[dict[str, Any]]:
+    """Run one `python -m service.snapshot_build` per job, all at once; their reports."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "service.snapshot_build"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in jobs
+    ]
+    outputs = [
+        c.communicate(json.dumps(j).encode())[0] for c, j in zip(children, jobs, strict=True)
+    ]
+    if any(c.returncode != 0 for c in children):
+        raise BuildError(f"a slice build exited with {[c.returncode for c in children]}")
+    return [json.loads(out.decode().strip().splitlines()[-1]) for out in outputs]
+
+
+def _build_in_slices(store: IncidentStore, files: SnapshotFiles, job: dict[str, Any]) -> int:
+    """Build the store's file from `parts` slices built in parallel processes and merged
+    (exactly the columns of one build); the number of malformed documents skipped."""
+    started = time.perf_counter()
+    store_id = store.store_id()
+    cursor = store.current_cursor()  # before any slice is read: nothing is missed
+    bounds: list[str | None] = ["", *store.split_points(int(job["parts"])), None]
+    with tempfile.TemporaryDirectory(dir=files.folder, prefix=".slices-") as tmp:
+        outs = [str(Path(tmp) / f"slice-{n}.npz") for n in range(len(bounds) - 1)]
+        reports = _run_children([
+            {**job, "mode": "slice", "after": after or "", "upto": upto, "out": out}
+            for (after, upto), out in zip(pairwise(bounds), outs, strict=True)
+        ])  # fmt: skip
+        if any(r["keying"] != keying_probe() for r in reports):
+            raise BuildError("a slice was keyed under another hash seed")
+        parts = []
+        for out in outs:
+            with np.load(out, allow_pickle=False) as members:
+                parts.append({name: members[name] for name in members.files})
+        snapshot = Snapshot.from_columns(merge_columns(parts), generation=1)
+    del parts
+    seconds = time.perf_counter() - started
+    _log_event("index built", {"incidents": snapshot.incident_count, "seconds": seconds,
+                               "slices": len(outs)})  # fmt: skip
+    files.save(snapshot, Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count))
+    return sum(int(r["invalid_documents"]) for r in reports)
+
+
+def _build_slice(store: IncidentStore, job: dict[str, Any]) -> dict[str, object]:
+    """One slice's columns, into the file the job names."""
+    invalid = 0
+
+    def skip(incident_id: str, error: ValidationError) -> None:
+        nonlocal invalid
+        invalid += 1
+        log.warning("invalid document skipped", extra={"incident_id": incident_id,
+                                                       "error": str(error)})  # fmt: skip
+
+    snapshot = build_snapshot(store.iter_all(skip, after=job["after"], upto=job["upto"]))
+    with Path(job["out"]).open("wb") as out:
+        np.savez(out, allow_pickle=False, **snapshot.columns())
+    return {"invalid_documents": invalid, "keying": keying_probe()}
+
+
 def main() -> int:
-    """Build the store's snapshot file; the job (ChildBuilder's) arrives as JSON on stdin."""
+    """Build the store's snapshot file (or, as asked by a parent build, one slice of it); the
+    job (ChildBuilder's) arrives as JSON on stdin."""
     job = json.loads(sys.stdin.read())
     logs.configure(job["log_format"], job["log_level"])
-
-    files = SnapshotFiles(job["snapshot_dir"])
-    files.folder.mkdir(parents=True, exist_ok=True)
     store = open_store(job["store_url"], job["redis_prefix"])
     try:
+        if job.get("mode") == "slice":
+            print(json.dumps(_build_slice(store, job)))
+            return 0
+        files = SnapshotFiles(job["snapshot_dir"])
+        files.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with (files.folder / _LOCK).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if _reusable(files, store.store_id(), float(job["reuse_after"])):
                 print(json.dumps({"invalid_documents": 0, "reused": True}))
                 return 0
-            holder = IndexHolder(store, on_event=_log_event, snapshot_files=files)
-            holder.build_file()
+            if int(job.get("parts", 1)) > 1:
+                invalid = _build_in_slices(store, files, job)
+            else:
+                holder = IndexHolder(store, on_event=_log_event, snapshot_files=files)
+                holder.build_file()
+                invalid = holder.status().invalid_documents
     except Exception as exc:  # any failure: the exit status reports it
         print(f"build failed: {exc!r}", file=sys.stderr)
         return 1
     finally:
         store.close()
-    print(json.dumps({"invalid_documents": holder.status().invalid_documents, "reused": False}))
+    print(json.dumps({"invalid_documents": invalid, "reused": False}))
     return 0
 
 

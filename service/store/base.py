@@ -61,13 +61,26 @@ def decode(documents: Iterable[RawDocument], on_invalid: OnInvalid | None) -> li
 
 
 def iter_pages(
-    page_raw: Callable[[str, int], list[RawDocument]], on_invalid: OnInvalid | None
+    page_raw: Callable[[str, int], list[RawDocument]],
+    on_invalid: OnInvalid | None,
+    after: str = "",
+    upto: str | None = None,
 ) -> Iterator[Incident]:
-    """Every incident, page by page in id order, through a store's raw pages."""
-    after = ""
+    """Every incident with an id in (after, upto], page by page in id order, through a
+    store's raw pages."""
     while documents := page_raw(after, MAX_PAGE):
+        if upto is not None and documents[-1][0] > upto:
+            yield from decode([d for d in documents if d[0] <= upto], on_invalid)
+            return
         yield from decode(documents, on_invalid)
         after = documents[-1][0]
+
+
+def split_points(count: int, id_at: Callable[[int], str], parts: int) -> list[str]:
+    """Ids that cut `count` ids (`id_at(rank)` in id order) into `parts` ranges of about one
+    size: range k is (cut[k-1], cut[k]]. Fewer when there are fewer ids than parts."""
+    ranks = sorted({count * k // parts - 1 for k in range(1, parts)} - {-1})
+    return [id_at(rank) for rank in ranks if rank < count - 1]
 
 
 class StoreError(Exception):
@@ -85,8 +98,16 @@ class IncidentStore(Protocol):
         self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
     ) -> dict[str, Incident]: ...
 
-    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
-        """Every stored incident (retracted ones included), in id order."""
+    def iter_all(
+        self, on_invalid: OnInvalid | None = None, after: str = "", upto: str | None = None
+    ) -> Iterator[Incident]:
+        """Every stored incident (retracted ones included) with an id in (after, upto], in id
+        order."""
+        ...
+
+    def split_points(self, parts: int) -> list[str]:
+        """Ids that cut the stored ids into `parts` ranges of about one size, for iter_all
+        (see base.split_points)."""
         ...
 
     def page(self, after_id: str, limit: int) -> list[Incident]:

@@ -33,6 +33,7 @@ from service.store.base import (
     StoreError,
     decode,
     iter_pages,
+    split_points,
 )
 
 _PUT_SCRIPT = """
@@ -106,8 +107,16 @@ class RedisStore:
     ) -> dict[str, Incident]:
         return {i.incident_id: i for i in decode(self._documents(incident_ids), on_invalid)}
 
-    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
-        return iter_pages(self._page_raw, on_invalid)
+    def iter_all(
+        self, on_invalid: OnInvalid | None = None, after: str = "", upto: str | None = None
+    ) -> Iterator[Incident]:
+        return iter_pages(self._page_raw, on_invalid, after, upto)
+
+    def split_points(self, parts: int) -> list[str]:
+        def id_at(rank: int) -> str:
+            return self._text(self._call("rank", self._redis.zrange, self._ids, rank, rank)[0])
+
+        return split_points(self.count(), id_at, parts)
 
     def _page_raw(self, after_id: str, limit: int) -> list[RawDocument]:
         start = f"({after_id}" if after_id else "-"

@@ -26,6 +26,7 @@ from service.store.base import (
     StoreError,
     decode,
     iter_pages,
+    split_points,
 )
 
 _SCHEMA = """
@@ -118,8 +119,19 @@ class SqliteStore:
             )
         return {i.incident_id: i for i in decode(documents, on_invalid)}
 
-    def iter_all(self, on_invalid: OnInvalid | None = None) -> Iterator[Incident]:
-        return iter_pages(self._page_raw, on_invalid)
+    def iter_all(
+        self, on_invalid: OnInvalid | None = None, after: str = "", upto: str | None = None
+    ) -> Iterator[Incident]:
+        return iter_pages(self._page_raw, on_invalid, after, upto)
+
+    def split_points(self, parts: int) -> list[str]:
+        def id_at(rank: int) -> str:
+            row = self._connection().execute(
+                "SELECT incident_id FROM incidents ORDER BY incident_id LIMIT 1 OFFSET ?", (rank,)
+            )
+            return str(row.fetchone()[0])
+
+        return split_points(self.count(), id_at, parts)
 
     def _page_raw(self, after_id: str, limit: int) -> list[RawDocument]:
         return list(

@@ -260,29 +260,43 @@ def test_a_child_that_keys_otherwise_is_refused_and_the_build_happens_here(
     assert holder.status().incidents == 40 and hits(holder, incidents[4])
 
 
-def test_a_server_under_a_pinned_seed_builds_in_a_child(
+_PINNED_SERVER = """
+import json, sys
+import numpy as np
+from index.snapshot import build_snapshot
+from service.rpc.server import new_holder
+from service.settings import load_settings
+settings = load_settings(environ={}, overrides={"store_url": sys.argv[1],
+                         "snapshot_dir": sys.argv[2], "build_processes": 3})
+holder = new_holder(settings)
+seen = []
+holder.add_listener(lambda event, fields: seen.append([event, fields.get("where")]))
+holder.load()
+served = holder.view.base.columns()
+built = build_snapshot(holder.store.iter_all()).columns()
+same = served.keys() == built.keys() and all(
+    np.array_equal(served[k], built[k], equal_nan=built[k].dtype.kind == "f") for k in built)
+print(json.dumps({"events": seen, "incidents": holder.status().incidents, "same": same}))
+"""
+
+
+def test_a_server_under_a_pinned_seed_builds_in_child_slices(
     tmp_path: Path, incidents: list[Incident]
 ) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
-    store.put(incidents[:40])
-    script = (
-        "import json, sys; from service.settings import load_settings; "
-        "from service.rpc.server import new_holder; "
-        "s = load_settings(environ={}, overrides={'store_url': sys.argv[1], "
-        "'snapshot_dir': sys.argv[2]}); h = new_holder(s); seen = []; "
-        "h.add_listener(lambda e, f: seen.append([e, f.get('where')])); h.load(); "
-        "print(json.dumps({'events': seen, 'incidents': h.status().incidents}))"
-    )
+    store.put(incidents[:70])
     env = {**os.environ, "PYTHONHASHSEED": "9"}
     done = subprocess.run(
-        [sys.executable, "-c", script, f"sqlite:///{store.path}", str(tmp_path / "snap")],
+        [sys.executable, "-c", _PINNED_SERVER, f"sqlite:///{store.path}", str(tmp_path / "snap")],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     report = json.loads(done.stdout.splitlines()[-1])
-    assert report["incidents"] == 40
+    assert report["incidents"] == 70
     assert ["index built", "child process"] in report["events"]
     assert [e for e, _ in report["events"]].count("index built") == 1
     assert "index build elsewhere failed" not in [e for e, _ in report["events"]]
+    assert report["same"] is True  # three slices merged == one build
+    assert "slices=3" in done.stderr
 
 
 def test_build_processes_asked_together_share_one_build(

@@ -6,6 +6,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,24 @@ def test_the_store_id_names_the_data_not_the_connection(
         assert other.store_id() != name
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7, 40])
+def test_split_ranges_cover_every_incident_once_in_order(
+    open_store: StoreFactory, incidents: list[Incident], parts: int
+) -> None:
+    store = open_store()
+    store.put(incidents)
+    cuts = store.split_points(parts)
+    assert cuts == sorted(set(cuts)) and len(cuts) == min(parts, len(incidents)) - 1
+    bounds: list[str | None] = ["", *cuts, None]
+    ranges = [
+        [i.incident_id for i in store.iter_all(after=after or "", upto=upto)]
+        for after, upto in pairwise(bounds)
+    ]
+    assert [i for r in ranges for i in r] == sorted(i.incident_id for i in incidents)
+    sizes = [len(r) for r in ranges]
+    assert max(sizes) - min(sizes) <= 1
 
 
 def test_a_cursor_from_the_future_asks_for_a_full_reload(
