@@ -98,9 +98,21 @@ def _run_children(jobs: list[dict[str, object]]) -> list[dict[str, Any]]:
         )
         for _ in jobs
     ]
-    outputs = [
-        c.communicate(json.dumps(j).encode())[0] for c, j in zip(children, jobs, strict=True)
-    ]
+    try:
+        for child, job in zip(children, jobs, strict=True):  # every job first: they run together
+            assert child.stdin is not None
+            child.stdin.write(json.dumps(job).encode())
+            child.stdin.close()
+        outputs = []
+        for child in children:
+            assert child.stdout is not None
+            outputs.append(child.stdout.read())
+            child.wait()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     if any(c.returncode != 0 for c in children):
         raise BuildError(f"a slice build exited with {[c.returncode for c in children]}")
     return [json.loads(out.decode().strip().splitlines()[-1]) for out in outputs]
