@@ -142,7 +142,11 @@ def _build_in_slices(store: IncidentStore, files: SnapshotFiles, job: dict[str, 
     seconds = time.perf_counter() - started
     _log_event("index built", {"incidents": snapshot.incident_count, "seconds": seconds,
                                "slices": len(outs)})  # fmt: skip
-    files.save(snapshot, Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count))
+    saving = time.perf_counter()
+    path = files.save(snapshot, Stamp(store_id, cursor, time.time(), seconds,
+                                      snapshot.incident_count))  # fmt: skip
+    _log_event("snapshot file written", {"path": str(path),
+                                         "seconds": time.perf_counter() - saving})  # fmt: skip
     return sum(int(r["invalid_documents"]) for r in reports)
 
 
