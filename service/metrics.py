@@ -65,6 +65,15 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service or "unknown", method or "unknown"
 
 
+_SNAPSHOT_FILE_OUTCOMES = {
+    "index loaded from file": "loaded",
+    "snapshot file not used": "refused",
+    "snapshot file written": "written",
+    "snapshot file not written": "write_failed",
+    "index build elsewhere failed": "child_build_failed",
+}
+
+
 class ServerMetrics:
     """The metric families one server process writes."""
 
@@ -175,6 +184,13 @@ class ServerMetrics:
             "Snapshot builds that failed (the previous snapshot kept serving).",
             registry=r,
         )
+        self.snapshot_files = Counter(
+            "preflight_snapshot_files_total",
+            "Snapshot file events: loaded, refused (built from the store instead), written, "
+            "write_failed, child_build_failed (built in process instead).",
+            ("outcome",),
+            registry=r,
+        )
         self.feed_errors = Counter(
             "preflight_change_feed_errors_total", "Failed reads of the change feed.", registry=r
         )
@@ -217,6 +233,8 @@ class ServerMetrics:
                 self.build_seconds.observe(seconds)
         elif event in ("index build failed", "index load failed"):
             self.build_failures.inc()
+        elif event in _SNAPSHOT_FILE_OUTCOMES:
+            self.snapshot_files.labels(_SNAPSHOT_FILE_OUTCOMES[event]).inc()
         elif event == "change feed error":
             self.feed_errors.inc()
         elif event == "change feed reset":

@@ -22,6 +22,7 @@ from service.metrics import (
 from service.refresh import IndexHolder
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
+from service.snapshot_file import SnapshotFiles
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
 from tests.conftest import RedisServer
@@ -149,3 +150,26 @@ def test_histogram_buckets_span_the_slo() -> None:
     assert list(LATENCY_BUCKETS) == sorted(LATENCY_BUCKETS)
     assert split_method("/preflight.v1.ScreeningService/Screen") == (SCREENING, "Screen")
     assert split_method("garbage") == ("unknown", "garbage")
+
+
+def test_snapshot_files_are_counted_by_outcome(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(INCIDENTS[:20])
+    registry = CollectorRegistry()
+    metrics = ServerMetrics(registry)
+    folder = tmp_path / "snapshots"
+    first = IndexHolder(SqliteStore(store.path), on_event=metrics.observe_index_event,
+                        snapshot_files=SnapshotFiles(folder))  # fmt: skip
+    first.load()  # no file yet: refused, then built and written
+    second = IndexHolder(SqliteStore(store.path), on_event=metrics.observe_index_event,
+                         snapshot_files=SnapshotFiles(folder))  # fmt: skip
+    second.load()
+    assert sample(registry, "preflight_snapshot_files_total", outcome="refused") == 1
+    assert sample(registry, "preflight_snapshot_files_total", outcome="written") == 1
+    assert sample(registry, "preflight_snapshot_files_total", outcome="loaded") == 1
+    path = SnapshotFiles(folder).path_for(store.store_id())
+    path.unlink()
+    path.mkdir()  # the next build cannot put its file there
+    second.compact()
+    assert sample(registry, "preflight_snapshot_files_total", outcome="write_failed") == 1
+    assert second.status().incidents == 20  # the build itself still counts
