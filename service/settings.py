@@ -66,9 +66,9 @@ class Settings:
     threads: int = _setting(4, "gRPC handler threads per process.")
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
     snapshot_dir: str = _setting(
-        "",
+        "auto",
         "Folder for snapshot files (restarts load the last build, then replay the feed); "
-        "empty = always build from the store.",
+        "`auto` = `<file>.snapshots` beside an SQLite store, none for Redis; empty = none.",
     )
     build_in_child: int = _setting(
         1,
@@ -90,6 +90,14 @@ class Settings:
     )
     log_format: str = _setting("console", "`console` (readable) or `json`.")
     log_level: str = _setting("info", "debug, info, warning or error.")
+
+    def snapshot_folder(self) -> str:
+        """Where snapshot files go, `auto` resolved; empty = nowhere."""
+        if self.snapshot_dir != "auto":
+            return self.snapshot_dir
+        if self.store_url.startswith("sqlite:///"):
+            return self.store_url.removeprefix("sqlite:///") + ".snapshots"
+        return ""
 
     @classmethod
     def names(cls) -> list[str]:

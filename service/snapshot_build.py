@@ -52,7 +52,7 @@ class ChildBuilder:
     def __init__(self, settings: Settings, timeout_s: float = 3_600.0) -> None:
         # Through stdin, not the command line: a store URL may carry a password.
         self._job = {
-            "snapshot_dir": settings.snapshot_dir, "store_url": settings.store_url,
+            "snapshot_dir": settings.snapshot_folder(), "store_url": settings.store_url,
             "redis_prefix": settings.redis_prefix, "log_format": settings.log_format,
             "log_level": settings.log_level,
             "parts": settings.build_processes or len(os.sched_getaffinity(0)),

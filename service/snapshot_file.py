@@ -163,7 +163,7 @@ def keep_hash_seed(folder: str | Path) -> None:
     if os.environ.get("PYTHONHASHSEED", "random") != "random":
         return
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     seed_file = folder / _SEED_FILE
     if not seed_file.exists():
         draft = folder / f".{_SEED_FILE}.{os.getpid()}.tmp"

@@ -96,7 +96,8 @@ def log_index_event(event: str, fields: dict[str, object]) -> None:
 
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
     store = store or open_store(settings.store_url, settings.redis_prefix)
-    files = SnapshotFiles(settings.snapshot_dir) if settings.snapshot_dir else None
+    folder = settings.snapshot_folder()
+    files = SnapshotFiles(folder) if folder else None
     builder = None
     if files is not None and settings.build_in_child and hash_seed_pinned():
         builder = ChildBuilder(settings)

@@ -41,3 +41,15 @@ def test_bad_settings_are_named(
     config.write_text(text)
     with pytest.raises(SettingsError, match=message):
         load_settings(config, environ=environ)
+
+
+def test_snapshot_files_go_beside_an_sqlite_store_unless_told_otherwise() -> None:
+    sqlite = load_settings(environ={}, overrides={"store_url": "sqlite:///var/lib/p/incidents.db"})
+    assert sqlite.snapshot_folder() == "var/lib/p/incidents.db.snapshots"
+    redis = load_settings(environ={}, overrides={"store_url": "redis://127.0.0.1:6379/0"})
+    assert redis.snapshot_folder() == ""
+    chosen = load_settings(environ={"PREFLIGHT_SNAPSHOT_DIR": "/srv/snap"},
+                           overrides={"store_url": "redis://127.0.0.1:6379/0"})  # fmt: skip
+    assert chosen.snapshot_folder() == "/srv/snap"
+    off = load_settings(environ={"PREFLIGHT_SNAPSHOT_DIR": ""})
+    assert off.snapshot_folder() == ""

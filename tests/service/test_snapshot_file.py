@@ -230,6 +230,11 @@ def test_serve_runs_under_the_hash_seed_kept_beside_the_files(tmp_path: Path) ->
     assert first == second
     assert first[0] == (tmp_path / "hash-seed").read_text().strip()
     assert (tmp_path / "hash-seed").stat().st_mode & 0o077 == 0
+    fresh = tmp_path / "fresh"
+    run_in = subprocess.run([sys.executable, "-c", show, str(fresh)], env=env, check=True,
+                            capture_output=True, text=True)  # fmt: skip
+    assert run_in.stdout.split()[0] == (fresh / "hash-seed").read_text().strip()
+    assert fresh.stat().st_mode & 0o077 == 0
 
 
 def _probe_under(seed: str) -> int:
