@@ -21,9 +21,10 @@ import json
 import os
 import secrets
 import sys
+import unicodedata
 import zipfile
 from dataclasses import asdict, dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,18 @@ class Stamp:
     keying: int = 0
 
 
+# What else decides the keys a build derives: transliteration, phone parsing, H3 cells, the
+# interpreter (its str hash, its Unicode database) and the file format's reader.
+_KEY_DEPENDENCIES = ("anyascii", "phonenumbers", "h3", "numpy")
+
+
 def code_fingerprint() -> str:
-    """A digest of the index package's source: any change to it may change the keys."""
+    """A digest of the index package's source and of the versions of what it derives keys
+    with: any change to them may change the keys."""
     digest = hashlib.sha256()
+    versions = [f"{name}={metadata.version(name)}" for name in _KEY_DEPENDENCIES]
+    versions += [f"python={sys.version}", f"unicode={unicodedata.unidata_version}"]
+    digest.update("\n".join(versions).encode() + b"\0")
     package = resources.files(index)
     for name in sorted(p.name for p in package.iterdir() if p.name.endswith(".py")):
         digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes() + b"\0")
@@ -134,7 +144,7 @@ class SnapshotFiles:
         if stamp.store_id != store_id:
             raise SnapshotFileError("the file was built from another store")
         if stamp.code != self._code:
-            raise SnapshotFileError("the file was built by other index code")
+            raise SnapshotFileError("the file was built by other index code or libraries")
         if stamp.keying != keying_probe():
             raise SnapshotFileError(
                 "the file was keyed under another hash seed (PYTHONHASHSEED differs)"

@@ -3,6 +3,7 @@ and builds from the store. Real stores, real files, real processes for the hash 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -142,6 +143,18 @@ def test_a_file_of_another_store_or_other_code_is_refused(
         files.load(store.store_id(), 1)
 
     files.path_for(other.store_id()).rename(path)
+    files.load(store.store_id(), 1)
+    real_version = importlib.metadata.version
+
+    class UpgradedAnyascii:
+        @staticmethod
+        def version(name: str) -> str:
+            return "99.0" if name == "anyascii" else real_version(name)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(snapshot_file, "metadata", UpgradedAnyascii)
+        with pytest.raises(SnapshotFileError, match="other index code"):
+            SnapshotFiles(tmp_path).load(store.store_id(), 1)
     files.load(store.store_id(), 1)
     monkeypatch.setattr(snapshot_file, "code_fingerprint", lambda: "0" * 64)
     with pytest.raises(SnapshotFileError, match="other index code"):
