@@ -165,6 +165,7 @@ class IndexHolder:
                 return built
         store_id = self._store.store_id() if self._files else ""
         cursor = self._store.current_cursor()  # before the load: nothing is missed
+        cursor_change = self._store.change_at(cursor) if self._files else ""
         started = time.perf_counter()
         snapshot = build_snapshot(
             self._store.iter_all(self._skip_invalid), generation=self._next_generation()
@@ -174,7 +175,8 @@ class IndexHolder:
         _trim_heap()
         self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
         if self._files is not None:
-            stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count)
+            stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count,
+                          cursor_change)  # fmt: skip
             if not self._save(snapshot, stamp) and file_required:
                 raise BuildError("the snapshot file was not written")
         return IndexView.of(snapshot), cursor
@@ -223,6 +225,15 @@ class IndexHolder:
             snapshot, stamp = self._files.load(self._store.store_id(), self._next_generation())
         except SnapshotFileError as exc:
             self._emit("snapshot file not used", {"reason": str(exc)})
+            return False
+        recorded = self._store.change_at(stamp.cursor)
+        if recorded != stamp.cursor_change:
+            reason = (
+                "the store's feed records another change at the file's cursor (restored?)"
+                if recorded
+                else "the change feed no longer holds the file's cursor"
+            )
+            self._emit("snapshot file not used", {"reason": reason})
             return False
         caught_up = self._caught_up(IndexView.of(snapshot), stamp.cursor)
         if caught_up is None:

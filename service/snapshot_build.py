@@ -124,6 +124,7 @@ def _build_in_slices(store: IncidentStore, files: SnapshotFiles, job: dict[str, 
     started = time.perf_counter()
     store_id = store.store_id()
     cursor = store.current_cursor()  # before any slice is read: nothing is missed
+    cursor_change = store.change_at(cursor)
     bounds: list[str | None] = ["", *store.split_points(int(job["parts"])), None]
     with tempfile.TemporaryDirectory(dir=files.folder, prefix=".slices-") as tmp:
         outs = [str(Path(tmp) / f"slice-{n}.npz") for n in range(len(bounds) - 1)]
@@ -143,8 +144,8 @@ def _build_in_slices(store: IncidentStore, files: SnapshotFiles, job: dict[str, 
     _log_event("index built", {"incidents": snapshot.incident_count, "seconds": seconds,
                                "slices": len(outs)})  # fmt: skip
     saving = time.perf_counter()
-    path = files.save(snapshot, Stamp(store_id, cursor, time.time(), seconds,
-                                      snapshot.incident_count))  # fmt: skip
+    stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count, cursor_change)
+    path = files.save(snapshot, stamp)
     _log_event("snapshot file written", {"path": str(path),
                                          "seconds": time.perf_counter() - saving})  # fmt: skip
     return sum(int(r["invalid_documents"]) for r in reports)

@@ -49,6 +49,7 @@ class Stamp:
     built_at: float  # unix seconds
     build_seconds: float
     incidents: int
+    cursor_change: str = ""  # the store's change_at(cursor) when the build began
     format: int = FORMAT
     code: str = ""
     keying: int = 0

@@ -120,6 +120,11 @@ class IncidentStore(Protocol):
         """The feed position after the last accepted change."""
         ...
 
+    def change_at(self, cursor: str) -> str:
+        """What the feed recorded at `cursor` ("incident id@version"; empty at the start or
+        when the entry is gone): a cursor names the same change only while this agrees."""
+        ...
+
     def store_id(self) -> str:
         """Names this store's data: the same for every client of it, a new one when the data
         starts over (a new database, a Redis that lost its keys). A cursor means something

@@ -148,6 +148,17 @@ class RedisStore:
         info = self._stream_info()
         return self._text(info["last-generated-id"]) if info else "0-0"
 
+    def change_at(self, cursor: str) -> str:
+        try:
+            _stream_id(cursor)
+        except ValueError:
+            return ""
+        rows = self._call("xrange", self._redis.xrange, self._stream, cursor, cursor, 1)
+        if not rows:
+            return ""
+        fields = rows[0][1]
+        return f"{fields[b'id'].decode()}@{int(fields[b'version'])}"
+
     def store_id(self) -> str:
         key = f"{self.prefix}store_id"
         self._call("set", self._redis.set, key, uuid.uuid4().hex, nx=True)

@@ -152,6 +152,16 @@ class SqliteStore:
         row = self._connection().execute("SELECT MAX(seq) FROM changes").fetchone()
         return str(row[0] or 0)
 
+    def change_at(self, cursor: str) -> str:
+        if not cursor.isdigit():
+            return ""
+        row = (
+            self._connection()
+            .execute("SELECT incident_id, version FROM changes WHERE seq = ?", (int(cursor),))
+            .fetchone()
+        )
+        return f"{row[0]}@{row[1]}" if row else ""
+
     def store_id(self) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE name = 'store_id'")
         return str(row.fetchone()[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -194,6 +195,31 @@ def test_a_file_too_far_behind_the_store_is_not_replayed(
     assert holder.status().incidents == 40 and hits(holder, incidents[35])
 
 
+def test_a_database_restored_from_a_backup_and_written_past_the_file_is_caught(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    live = tmp_path / "db.sqlite"
+    store = SqliteStore(live)
+    store.put(incidents[:20])
+    with sqlite3.connect(live) as source, sqlite3.connect(tmp_path / "backup.sqlite") as copy:
+        source.backup(copy)
+    store.put(incidents[20:30])
+    first, _ = holder_on(SqliteStore(live), tmp_path / "snap")
+    first.load()  # the file's cursor: change 30
+    first.store.close()
+    store.close()
+    for journal in (tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"):
+        journal.unlink(missing_ok=True)
+    (tmp_path / "backup.sqlite").replace(live)  # restored: same store id, changes 1-20
+    restored = SqliteStore(live)
+    restored.put(incidents[40:55])  # changes 21-35: other incidents under the file's cursor
+    holder, events = holder_on(SqliteStore(live), tmp_path / "snap")
+    holder.load()
+    assert "another change at the file's cursor" in events.reason()
+    assert holder.status().incidents == 35
+    assert hits(holder, incidents[45]) and not hits(holder, incidents[25])
+
+
 def test_a_redis_stream_trimmed_past_the_file_means_a_full_build(
     redis_server: RedisServer, tmp_path: Path, incidents: list[Incident]
 ) -> None:
@@ -205,7 +231,7 @@ def test_a_redis_stream_trimmed_past_the_file_means_a_full_build(
     redis.Redis.from_url(redis_server.url).xtrim(f"{prefix}changes", maxlen=2, approximate=False)
     holder, events = holder_on(RedisStore(redis_server.url, prefix=prefix), tmp_path)
     holder.load()
-    assert events.reason() == "the change feed was reset"
+    assert events.reason() == "the change feed no longer holds the file's cursor"
     assert holder.status().incidents == 35 and hits(holder, incidents[33])
 
 

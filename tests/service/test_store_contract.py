@@ -137,6 +137,20 @@ def test_split_ranges_cover_every_incident_once_in_order(
     assert max(sizes) - min(sizes) <= 1
 
 
+def test_change_at_names_what_the_feed_recorded_at_a_cursor(
+    open_store: StoreFactory, incidents: list[Incident]
+) -> None:
+    store = open_store()
+    assert store.change_at(store.current_cursor()) == ""
+    store.put(incidents[:3])
+    at_third = store.current_cursor()
+    store.put([replace(incidents[0], version=5)])
+    assert store.change_at(at_third) == f"{incidents[2].incident_id}@1"
+    assert store.change_at(store.current_cursor()) == f"{incidents[0].incident_id}@5"
+    assert open_store().change_at(at_third) == f"{incidents[2].incident_id}@1"
+    assert store.change_at("garbage") == ""
+
+
 def test_a_cursor_from_the_future_asks_for_a_full_reload(
     open_store: StoreFactory, incidents: list[Incident]
 ) -> None:
