@@ -23,7 +23,7 @@ from index.errors import ValidationError
 from index.model import Incident
 from index.snapshot import IndexView, Snapshot, build_snapshot
 from service.snapshot_file import SnapshotFileError, SnapshotFiles, Stamp
-from service.store.base import ChangeBatch, IncidentStore, StoreError
+from service.store.base import ChangeBatch, IncidentStore, StoreError, change_name
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class IndexHolder:
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         snapshot_files: SnapshotFiles | None = None,
         build_elsewhere: Callable[[], int] | None = None,
+        identity_check_s: float = 10.0,
     ) -> None:
         """`build_elsewhere`, with `snapshot_files`, builds the store's snapshot file outside
         this process (returning how many malformed documents it skipped); the holder then
@@ -82,6 +83,9 @@ class IndexHolder:
             self._listeners.append(on_event)
         self._view: IndexView | None = None
         self._cursor = ""
+        self._cursor_change = ""  # what the feed recorded at the cursor (store.change_at)
+        self._identity_check_s = identity_check_s
+        self._next_identity_check = 0.0
         self._generation = 0
         self._lock = threading.Lock()  # serialises writers of (view, cursor); readers never wait
         self._stop = threading.Event()
@@ -158,14 +162,15 @@ class IndexHolder:
 
     def _build(
         self, *, in_process: bool = False, file_required: bool = False
-    ) -> tuple[IndexView, str]:
+    ) -> tuple[IndexView, str, str]:
+        """A fresh view, the cursor it was built from, and the change the feed recorded there."""
         if self._build_elsewhere is not None and not in_process:
             built = self._built_elsewhere()
             if built is not None:
                 return built
         store_id = self._store.store_id() if self._files else ""
         cursor = self._store.current_cursor()  # before the load: nothing is missed
-        cursor_change = self._store.change_at(cursor) if self._files else ""
+        cursor_change = self._store.change_at(cursor)
         started = time.perf_counter()
         snapshot = build_snapshot(
             self._store.iter_all(self._skip_invalid), generation=self._next_generation()
@@ -179,9 +184,9 @@ class IndexHolder:
                           cursor_change)  # fmt: skip
             if not self._save(snapshot, stamp) and file_required:
                 raise BuildError("the snapshot file was not written")
-        return IndexView.of(snapshot), cursor
+        return IndexView.of(snapshot), cursor, cursor_change
 
-    def _built_elsewhere(self) -> tuple[IndexView, str] | None:
+    def _built_elsewhere(self) -> tuple[IndexView, str, str] | None:
         """The snapshot built outside this process, or None (told why) to build here."""
         assert self._build_elsewhere is not None and self._files is not None
         started = time.perf_counter()
@@ -196,7 +201,7 @@ class IndexHolder:
         self._emit("index built", {"incidents": snapshot.incident_count,
                    "seconds": stamp.build_seconds, "where": "child process",
                    "seconds_to_hand_over": time.perf_counter() - started})  # fmt: skip
-        return IndexView.of(snapshot), stamp.cursor
+        return IndexView.of(snapshot), stamp.cursor, stamp.cursor_change
 
     def build_file(self) -> None:
         """Build from the store into the snapshot file, here (what a build process does);
@@ -235,13 +240,13 @@ class IndexHolder:
             )
             self._emit("snapshot file not used", {"reason": reason})
             return False
-        caught_up = self._caught_up(IndexView.of(snapshot), stamp.cursor)
+        caught_up = self._caught_up(IndexView.of(snapshot), stamp.cursor, stamp.cursor_change)
         if caught_up is None:
             return False
-        view, cursor, changes = caught_up
+        view, cursor, cursor_change, changes = caught_up
         with self._lock:
             self._view = view
-            self._cursor = cursor
+            self._cursor, self._cursor_change = cursor, cursor_change
             self._built_at = stamp.built_at
             self._build_seconds = stamp.build_seconds
             self._reachable = True
@@ -253,7 +258,9 @@ class IndexHolder:
                    "age_s": round(time.time() - stamp.built_at, 1)})  # fmt: skip
         return True
 
-    def _caught_up(self, view: IndexView, cursor: str) -> tuple[IndexView, str, int] | None:
+    def _caught_up(
+        self, view: IndexView, cursor: str, cursor_change: str
+    ) -> tuple[IndexView, str, str, int] | None:
         """The view with every change since `cursor`, applied in one step; None when the
         feed cannot serve the cursor any more, or holds more than a compaction's worth (a
         fresh build is then the cheaper way)."""
@@ -267,23 +274,25 @@ class IndexHolder:
                 break
             changed += (c.incident_id for c in batch.changes)
             cursor = batch.cursor
+            last = batch.changes[-1]
+            cursor_change = change_name(last.incident_id, last.version)
             if len(changed) > self._compact_after:
                 self._emit("snapshot file not used", {"reason": "too far behind the store"})
                 return None
         if changed:
             ids, found = self._fetch(changed)
             view = _with_changes(view, ids, found, self._next_generation())
-        return view, cursor, len(changed)
+        return view, cursor, cursor_change, len(changed)
 
     def load(self) -> None:
         """A full load (from the snapshot file when the holder has none loaded yet and the
         file fits); the current view (if any) keeps serving until it succeeds."""
         if self._view is None and self._files is not None and self._restore():
             return
-        view, cursor = self._build()
+        view, cursor, cursor_change = self._build()
         with self._lock:
             self._view = view
-            self._cursor = cursor
+            self._cursor, self._cursor_change = cursor, cursor_change
             self._built_at = time.time()
             self._reachable = True
         self.poll()  # what arrived during the build
@@ -291,6 +300,11 @@ class IndexHolder:
     def poll(self) -> int:
         """Apply what the feed brought since the last poll; the number of changes applied."""
         try:
+            if self._feed_rewritten():
+                reason = "the feed records another change at the cursor"
+                self._emit("change feed reset", {"cursor": self._cursor, "reason": reason})
+                self.load()
+                return 0
             applied = 0
             while True:
                 batch = self._store.changes_since(self._cursor)
@@ -318,14 +332,27 @@ class IndexHolder:
             if view is None:
                 return 0
             self._view = _with_changes(view, ids, found, self._next_generation())
+            last = batch.changes[-1]
             self._cursor = batch.cursor
+            self._cursor_change = change_name(last.incident_id, last.version)
             self._last_change_at = time.time()
         return len(batch.changes)
+
+    def _feed_rewritten(self) -> bool:
+        """Whether the feed, checked every `identity_check_s`, now records another change at
+        the cursor than the one read there: a database restored from a backup and written
+        past it, or replaced, would otherwise only be tailed from a position that means
+        something else in it."""
+        now = time.monotonic()
+        if self._view is None or now < self._next_identity_check:
+            return False
+        self._next_identity_check = now + self._identity_check_s
+        return self._store.change_at(self._cursor) != self._cursor_change
 
     def compact(self) -> None:
         """Build the next snapshot aside and swap it in, changes meanwhile included."""
         try:
-            view, cursor = self._build()
+            view, cursor, cursor_change = self._build()
         except Exception as exc:  # a failed build, whatever the cause, never replaces a view
             self._last_error = f"build failed: {exc}"
             self._emit("index build failed", {"error": str(exc)})
@@ -338,7 +365,10 @@ class IndexHolder:
             if ids:
                 view = _with_changes(view, ids, found, self._next_generation())
             self._view = view
-            self._cursor = replay.cursor if replay.changes else cursor
+            if replay.changes:
+                last = replay.changes[-1]
+                cursor, cursor_change = replay.cursor, change_name(last.incident_id, last.version)
+            self._cursor, self._cursor_change = cursor, cursor_change
             self._built_at = time.time()
 
     # --- background ----------------------------------------------------------------------

@@ -35,6 +35,11 @@ class Change:
     version: int
 
 
+def change_name(incident_id: str, version: int) -> str:
+    """How `change_at` names a change."""
+    return f"{incident_id}@{version}"
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeBatch:
     changes: tuple[Change, ...]

@@ -31,6 +31,7 @@ from service.store.base import (
     PutOutcome,
     RawDocument,
     StoreError,
+    change_name,
     decode,
     iter_pages,
     split_points,
@@ -157,7 +158,7 @@ class RedisStore:
         if not rows:
             return ""
         fields = rows[0][1]
-        return f"{fields[b'id'].decode()}@{int(fields[b'version'])}"
+        return change_name(fields[b"id"].decode(), int(fields[b"version"]))
 
     def store_id(self) -> str:
         key = f"{self.prefix}store_id"

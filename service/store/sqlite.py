@@ -24,6 +24,7 @@ from service.store.base import (
     PutOutcome,
     RawDocument,
     StoreError,
+    change_name,
     decode,
     iter_pages,
     split_points,
@@ -160,7 +161,7 @@ class SqliteStore:
             .execute("SELECT incident_id, version FROM changes WHERE seq = ?", (int(cursor),))
             .fetchone()
         )
-        return f"{row[0]}@{row[1]}" if row else ""
+        return change_name(row[0], row[1]) if row else ""
 
     def store_id(self) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE name = 'store_id'")

@@ -156,3 +156,26 @@ def test_a_failed_build_keeps_the_current_view(
         assert holder.status().last_error.startswith("build failed")
     finally:
         server.kill()
+
+
+def test_a_database_restored_under_a_running_service_is_reloaded_in_full(
+    tmp_path: Path, incidents: list[Incident]
+) -> None:
+    live = tmp_path / "db.sqlite"
+    store = SqliteStore(live)
+    store.put(incidents[:20])
+    with sqlite3.connect(live) as source, sqlite3.connect(tmp_path / "backup.sqlite") as copy:
+        source.backup(copy)
+    store.put(incidents[20:30])
+    holder = IndexHolder(SqliteStore(live), identity_check_s=0.0)
+    holder.load()
+    assert hits(holder, incidents[25])
+    holder.store.close()
+    store.close()
+    for journal in (tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"):
+        journal.unlink(missing_ok=True)
+    (tmp_path / "backup.sqlite").replace(live)  # restored: changes 1-20, then others
+    SqliteStore(live).put(incidents[40:55])  # changes 21-35 name other incidents
+    holder.poll()
+    assert holder.status().incidents == 35
+    assert hits(holder, incidents[45]) and not hits(holder, incidents[25])
