@@ -35,6 +35,19 @@ def test_bad_documents_name_every_offending_field() -> None:
     }
 
 
+def test_enum_and_coordinate_values_of_the_wrong_type_are_named_errors() -> None:
+    with pytest.raises(ValidationError) as info:
+        incident_from_json(
+            b'{"incident_id": "ION-1", "kind": ["seizure"], "status": 1, "reported_on": '
+            b'"2026-01-01", "reporting_country": "DE", "parties": [{"role": {"a": 1}, '
+            b'"name": "X", "location": {"lat": true, "lon": 2.0}}]}'
+        )
+    fields = {v.field: v.description for v in info.value.violations}
+    assert set(fields) == {"incident.kind", "incident.status", "incident.parties[0].role",
+                           "incident.parties[0].location"}  # fmt: skip
+    assert "is not one of: seizure" in fields["incident.kind"]
+
+
 def test_contract_rules_apply_after_decoding() -> None:
     incident = next(iter(Generator(4).incidents(1)))
     document = incident_to_dict(incident)
