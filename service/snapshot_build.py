@@ -12,10 +12,13 @@ on the folder's lock and reuses the file the first one finished meanwhile.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,19 @@ from service.store.base import IncidentStore
 log = logging.getLogger(__name__)
 
 _LOCK = "build.lock"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """A build must not outlive the process that asked for it (a server shutting down, a
+    coordinator killed on its timeout): Linux kills this one when its parent dies."""
+    if parent_pid is None:
+        return
+    name = ctypes.util.find_library("c")
+    if name:
+        ctypes.CDLL(name).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the line above
+        os._exit(1)
 
 
 def hash_seed_pinned() -> bool:
@@ -60,7 +76,9 @@ class ChildBuilder:
         self._timeout_s = timeout_s
 
     def __call__(self) -> int:
-        job = json.dumps({**self._job, "reuse_after": time.time()}).encode()
+        job = json.dumps(
+            {**self._job, "reuse_after": time.time(), "parent_pid": os.getpid()}
+        ).encode()
         try:
             done = subprocess.run([sys.executable, "-m", "service.snapshot_build"], input=job,
                                   stdout=subprocess.PIPE, timeout=self._timeout_s,
@@ -101,7 +119,7 @@ def _run_children(jobs: list[dict[str, object]]) -> list[dict[str, Any]]:
     try:
         for child, job in zip(children, jobs, strict=True):  # every job first: they run together
             assert child.stdin is not None
-            child.stdin.write(json.dumps(job).encode())
+            child.stdin.write(json.dumps({**job, "parent_pid": os.getpid()}).encode())
             child.stdin.close()
         outputs = []
         for child in children:
@@ -171,6 +189,7 @@ def main() -> int:
     """Build the store's snapshot file (or, as asked by a parent build, one slice of it); the
     job (ChildBuilder's) arrives as JSON on stdin."""
     job = json.loads(sys.stdin.read())
+    _die_with_parent(job.get("parent_pid"))
     logs.configure(job["log_format"], job["log_level"])
     store = open_store(job["store_url"], job["redis_prefix"])
     try:

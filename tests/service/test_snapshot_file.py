@@ -364,3 +364,39 @@ def test_build_processes_asked_together_share_one_build(
     reused = sorted(json.loads(out.decode().splitlines()[-1])["reused"] for out in outputs)
     assert reused == [False, True]
     assert SnapshotFiles(tmp_path / "snap").stamp_of(store.store_id()).incidents == 80
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_slice_builds_die_with_their_coordinator(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    generated = list(Generator(43).incidents(40_000))  # slices of seconds each
+    for start in range(0, len(generated), 1000):
+        store.put(generated[start : start + 1000])
+    job = json.dumps({"snapshot_dir": str(tmp_path / "snap"), "store_url": f"sqlite:///{store.path}",
+                      "redis_prefix": "", "log_format": "json", "log_level": "warning",
+                      "reuse_after": time.time(), "parts": 2,
+                      "parent_pid": os.getpid()}).encode()  # fmt: skip
+    coordinator = subprocess.Popen([sys.executable, "-m", "service.snapshot_build"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert coordinator.stdin is not None
+    coordinator.stdin.write(job)
+    coordinator.stdin.close()
+    deadline = time.monotonic() + 30
+    while len(slices := _children_of(coordinator.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(slices) == 2
+    coordinator.kill()
+    coordinator.wait()
+    deadline = time.monotonic() + 1.0  # far less than a slice of 20,000 takes to build
+    while any(Path(f"/proc/{pid}").exists() for pid in slices) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [pid for pid in slices if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]  # fmt: skip
+    assert alive == []
+    assert list((tmp_path / "snap").glob("snapshot-*.npz")) == []  # killed before any file
