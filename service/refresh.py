@@ -160,11 +160,9 @@ class IndexHolder:
         self._generation += 1
         return self._generation
 
-    def _build(
-        self, *, in_process: bool = False, file_required: bool = False
-    ) -> tuple[IndexView, str, str]:
+    def _build(self, *, file_required: bool = False) -> tuple[IndexView, str, str]:
         """A fresh view, the cursor it was built from, and the change the feed recorded there."""
-        if self._build_elsewhere is not None and not in_process:
+        if self._build_elsewhere is not None:
             built = self._built_elsewhere()
             if built is not None:
                 return built
@@ -204,9 +202,10 @@ class IndexHolder:
         return IndexView.of(snapshot), stamp.cursor, stamp.cursor_change
 
     def build_file(self) -> None:
-        """Build from the store into the snapshot file, here (what a build process does);
-        raises BuildError when the file could not be written."""
-        self._build(in_process=True, file_required=True)
+        """Build from the store into the snapshot file (what a build process does, with a
+        holder that has no `build_elsewhere`); raises BuildError when the file could not be
+        written."""
+        self._build(file_required=True)
 
     def _save(self, snapshot: Snapshot, stamp: Stamp) -> bool:
         """Keep the build for the next start; a file that cannot be written costs only that."""
