@@ -158,24 +158,40 @@ def test_a_failed_build_keeps_the_current_view(
         server.kill()
 
 
+def backed_up_after_twenty(live: Path, incidents: list[Incident]) -> Path:
+    """A store at `live` holding incidents[:30] (changes 1-30), and a backup of it taken
+    after the first 20."""
+    store = SqliteStore(live)
+    store.put(incidents[:20])
+    backup = live.with_name("backup.sqlite")
+    with sqlite3.connect(live) as source, sqlite3.connect(backup) as copy:
+        source.backup(copy)
+    store.put(incidents[20:30])
+    store.close()
+    return backup
+
+
+def restore_and_write_other_changes(live: Path, backup: Path, incidents: list[Incident]) -> None:
+    """The backup in place of the live database (every connection to it closed), then
+    changes 21-35 that name other incidents than the live database's did."""
+    for journal in (live.with_name(f"{live.name}-wal"), live.with_name(f"{live.name}-shm")):
+        journal.unlink(missing_ok=True)
+    backup.replace(live)
+    restored = SqliteStore(live)
+    restored.put(incidents[40:55])
+    restored.close()
+
+
 def test_a_database_restored_under_a_running_service_is_reloaded_in_full(
     tmp_path: Path, incidents: list[Incident]
 ) -> None:
     live = tmp_path / "db.sqlite"
-    store = SqliteStore(live)
-    store.put(incidents[:20])
-    with sqlite3.connect(live) as source, sqlite3.connect(tmp_path / "backup.sqlite") as copy:
-        source.backup(copy)
-    store.put(incidents[20:30])
+    backup = backed_up_after_twenty(live, incidents)
     holder = IndexHolder(SqliteStore(live), identity_check_s=0.0)
     holder.load()
     assert hits(holder, incidents[25])
     holder.store.close()
-    store.close()
-    for journal in (tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"):
-        journal.unlink(missing_ok=True)
-    (tmp_path / "backup.sqlite").replace(live)  # restored: changes 1-20, then others
-    SqliteStore(live).put(incidents[40:55])  # changes 21-35 name other incidents
+    restore_and_write_other_changes(live, backup, incidents)
     holder.poll()
     assert holder.status().incidents == 35
     assert hits(holder, incidents[45]) and not hits(holder, incidents[25])

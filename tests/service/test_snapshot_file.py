@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from service.snapshot_file import SnapshotFileError, SnapshotFiles
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
 from tests.conftest import RedisServer
-from tests.service.test_refresh import hits
+from tests.service.test_refresh import backed_up_after_twenty, hits, restore_and_write_other_changes
 
 
 @pytest.fixture(scope="module")
@@ -199,20 +198,11 @@ def test_a_database_restored_from_a_backup_and_written_past_the_file_is_caught(
     tmp_path: Path, incidents: list[Incident]
 ) -> None:
     live = tmp_path / "db.sqlite"
-    store = SqliteStore(live)
-    store.put(incidents[:20])
-    with sqlite3.connect(live) as source, sqlite3.connect(tmp_path / "backup.sqlite") as copy:
-        source.backup(copy)
-    store.put(incidents[20:30])
+    backup = backed_up_after_twenty(live, incidents)
     first, _ = holder_on(SqliteStore(live), tmp_path / "snap")
     first.load()  # the file's cursor: change 30
     first.store.close()
-    store.close()
-    for journal in (tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"):
-        journal.unlink(missing_ok=True)
-    (tmp_path / "backup.sqlite").replace(live)  # restored: same store id, changes 1-20
-    restored = SqliteStore(live)
-    restored.put(incidents[40:55])  # changes 21-35: other incidents under the file's cursor
+    restore_and_write_other_changes(live, backup, incidents)  # same store id
     holder, events = holder_on(SqliteStore(live), tmp_path / "snap")
     holder.load()
     assert "another change at the file's cursor" in events.reason()
