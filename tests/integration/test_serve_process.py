@@ -110,6 +110,20 @@ def _verdicts(target: str, batch: pb.ScreenBatchRequest) -> list[tuple[int, floa
     ]  # fmt: skip
 
 
+def _serve_and_screen(
+    store_url: str, target: str, snapshots: Path, probes: pb.ScreenBatchRequest
+) -> tuple[list[tuple[int, float, list[str]]], str]:
+    """Start `preflight serve`, screen the probes once it is SERVING, stop it: the verdicts
+    and what the service printed."""
+    process = _serve(store_url, target, snapshots)
+    try:
+        wait_serving(target, 60.0)
+        verdicts = _verdicts(target, probes)
+    finally:
+        output = _stop(process)
+    return verdicts, output
+
+
 def test_a_restart_serves_the_snapshot_file_and_what_was_written_meanwhile(
     tmp_path: Path,
 ) -> None:
@@ -124,12 +138,7 @@ def test_a_restart_serves_the_snapshot_file_and_what_was_written_meanwhile(
                           country_code="IN", phones=["+91 22 4000 7788"])],
     )  # fmt: skip
     probes.items.append(flagged)
-    first = _serve(store_url, target, tmp_path / "snapshots")
-    try:
-        wait_serving(target, 60.0)
-        before = _verdicts(target, probes)
-    finally:
-        output = _stop(first)
+    before, output = _serve_and_screen(store_url, target, tmp_path / "snapshots", probes)
     assert "index built" in output and "snapshot file written" in output, output
     assert before[-1][2] == []
 
@@ -144,12 +153,7 @@ def test_a_restart_serves_the_snapshot_file_and_what_was_written_meanwhile(
     ingested = runner.invoke(main, ["ingest", str(incidents), "--store-url", store_url])
     assert ingested.exit_code == 0, ingested.output
 
-    second = _serve(store_url, target, tmp_path / "snapshots")
-    try:
-        wait_serving(target, 60.0)
-        after = _verdicts(target, probes)
-    finally:
-        output = _stop(second)
+    after, output = _serve_and_screen(store_url, target, tmp_path / "snapshots", probes)
     assert "index loaded from file" in output and "index built" not in output, output
     assert after[:-1] == before[:-1]
     assert after[-1][0] == pb.STOPLIGHT_RED and after[-1][2] == ["ION-LATE-1"]
