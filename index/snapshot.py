@@ -100,7 +100,12 @@ class PackedStrings:
         self._offsets = array(typecode, accumulate(map(len, encoded), initial=0))
 
     @classmethod
-    def from_columns(cls, blob: npt.NDArray[np.uint8], offsets: Int64Array) -> PackedStrings:
+    def from_columns(
+        cls, columns: Mapping[str, npt.NDArray[np.generic]], name: str
+    ) -> PackedStrings:
+        """The strings stored as the `name.blob` and `name.offsets` columns."""
+        blob = np.asarray(columns[f"{name}.blob"], np.uint8)
+        offsets = np.asarray(columns[f"{name}.offsets"], np.int64)
         if len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(blob):
             raise ValueError("packed string offsets do not fit their buffer")
         if len(offsets) > 1 and bool(np.any(offsets[1:] < offsets[:-1])):
@@ -380,11 +385,7 @@ class Snapshot:
         column) when the columns do not describe one."""
         arrays = {name: np.asarray(columns[name], cls._ARRAYS[name]) for name in cls._ARRAYS}
         packed = {
-            name: PackedStrings.from_columns(
-                np.asarray(columns[f"{name}.blob"], np.uint8),
-                np.asarray(columns[f"{name}.offsets"], np.int64),
-            )
-            for name in (*cls._PACKED, "agencies")
+            name: PackedStrings.from_columns(columns, name) for name in (*cls._PACKED, "agencies")
         }
         starts = columns["postings.starts"]
         postings = Postings(
@@ -949,6 +950,10 @@ def _merged_postings(
             "postings.values": values.astype(np.int32)}  # fmt: skip
 
 
+# Columns that hold row numbers, party numbers or agency numbers: a merge renumbers them.
+_RENUMBERED_ON_MERGE = frozenset({"party_incident", "id_hashes", "id_rows", "agency_ids"})
+
+
 def merge_columns(parts: Sequence[Columns]) -> dict[str, npt.NDArray[np.generic]]:
     """The columns of one snapshot holding the parts' incidents in order: merging the builds
     of consecutive slices of the incidents gives exactly the columns of one build of them all
@@ -958,9 +963,7 @@ def merge_columns(parts: Sequence[Columns]) -> dict[str, npt.NDArray[np.generic]
     row_offsets = np.cumsum([0, *rows[:-1]]).tolist()
     party_offsets = np.cumsum([0, *parties[:-1]]).tolist()
     merged: dict[str, npt.NDArray[np.generic]] = {}
-    for name in ("versions", "kinds", "substances", "channels", "reported_on",
-                 "reporting_countries", "party_role", "party_lat", "party_lon",
-                 "party_country", "party_postcode", "party_city"):  # fmt: skip
+    for name in Snapshot._ARRAYS.keys() - _RENUMBERED_ON_MERGE:
         merged[name] = np.concatenate([p[name] for p in parts])
     merged["party_incident"] = np.concatenate([
         np.asarray(p["party_incident"], np.int64) + offset
@@ -980,10 +983,7 @@ def merge_columns(parts: Sequence[Columns]) -> dict[str, npt.NDArray[np.generic]
     agencies: dict[str, int] = {}
     agency_ids = []
     for part in parts:
-        names = PackedStrings.from_columns(
-            np.asarray(part["agencies.blob"], np.uint8),
-            np.asarray(part["agencies.offsets"], np.int64),
-        )
+        names = PackedStrings.from_columns(part, "agencies")
         remap = np.array([agencies.setdefault(names[i], len(agencies))
                           for i in range(len(names))], np.int32)  # fmt: skip
         agency_ids.append(remap[np.asarray(part["agency_ids"], np.int64)])

@@ -57,11 +57,6 @@ def _die_with_parent(parent_pid: int | None) -> None:
         os._exit(1)
 
 
-def hash_seed_pinned() -> bool:
-    """Whether a child interpreter gets this process's hash seed (and so its keys)."""
-    return os.environ.get("PYTHONHASHSEED", "random") != "random"
-
-
 class ChildBuilder:
     """Runs one build in a child interpreter; the number of malformed documents it skipped."""
 

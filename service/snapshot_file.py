@@ -167,11 +167,17 @@ def _remove_abandoned(path: Path) -> None:
             pass  # alive, another user's
 
 
+def hash_seed_pinned() -> bool:
+    """Whether this process runs under a set hash seed (which child interpreters inherit,
+    and with it this process's keys)."""
+    return os.environ.get("PYTHONHASHSEED", "random") != "random"
+
+
 def keep_hash_seed(folder: str | Path) -> None:
     """Run this process under the hash seed kept in `folder` (created on first use): unless
     PYTHONHASHSEED is already set, the process re-executes itself with it. Call it before
     anything else has started."""
-    if os.environ.get("PYTHONHASHSEED", "random") != "random":
+    if hash_seed_pinned():
         return
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)

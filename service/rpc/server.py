@@ -37,8 +37,8 @@ from service.rpc.servicers import (
     VerdictObserver,
 )
 from service.settings import Settings, SettingsError
-from service.snapshot_build import ChildBuilder, hash_seed_pinned
-from service.snapshot_file import SnapshotFiles
+from service.snapshot_build import ChildBuilder
+from service.snapshot_file import SnapshotFiles, hash_seed_pinned
 from service.store import open_store
 from service.store.base import IncidentStore
 
