@@ -3,6 +3,7 @@
 ServiceError
 ├── NotFoundError          → NOT_FOUND
 ├── IndexNotReadyError     → UNAVAILABLE (no snapshot loaded yet: never a GREEN from nothing)
+├── DeadlinePassedError    → DEADLINE_EXCEEDED (the call's deadline passed before its turn)
 ├── RequestTooLargeError   → INVALID_ARGUMENT
 ├── UnauthenticatedError   → UNAUTHENTICATED (no valid client certificate or API key)
 ├── PermissionDeniedError  → PERMISSION_DENIED (a known caller without the role)
@@ -30,6 +31,10 @@ class NotFoundError(ServiceError):
 
 class IndexNotReadyError(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlinePassedError(ServiceError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class RequestTooLargeError(ServiceError):

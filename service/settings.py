@@ -46,7 +46,9 @@ class Settings:
     )
     rate_burst: float = _setting(10000.0, "Token-bucket depth per caller (items).")
     max_concurrent_rpcs: int = _setting(
-        64, "Calls in progress per process; more get RESOURCE_EXHAUSTED at once."
+        64,
+        "Calls in progress or queued for a thread, per process; more get RESOURCE_EXHAUSTED "
+        "at once.",
     )
     audit: int = _setting(1, "1 = record every verdict in the audit trail (in the store).")
     audit_key: str = _setting(
@@ -63,7 +65,11 @@ class Settings:
         "", "Folder for the workers' metric files; empty = a fresh temporary folder per run."
     )
     workers: int = _setting(0, "Server processes sharing the port; 0 = one per CPU core.")
-    threads: int = _setting(4, "gRPC handler threads per process.")
+    threads: int = _setting(
+        16,
+        "gRPC handler threads per process; they take turns to screen, and waiting single "
+        "screens go to the core together.",
+    )
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
     snapshot_dir: str = _setting(
         "auto",

@@ -1,8 +1,9 @@
 """A baseline screener behind Preflight's own gRPC ScreeningService.
 
 The same servicer, conversion, validation, error interceptor, thread count, message limits
-and worker processes (SO_REUSEPORT) as `preflight serve`; only the screener differs. Each
-worker opens its own store connections after the fork.
+and worker processes (SO_REUSEPORT) as `preflight serve`; only the screener differs, and its
+handler threads screen at once (no screening gate, no coalescing of waiting calls), so they
+overlap their waits on the database. Each worker opens its own store connections after the fork.
 
     python -m benchmarks.compare.serve redis redis://127.0.0.1:6379/0 --listen 127.0.0.1:50061
 """
@@ -22,6 +23,7 @@ from benchmarks.compare.baselines import BaselineScreener, PostgisScreener, Redi
 from index.policy import DEFAULT_POLICY
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.rpc.interceptors import ErrorInterceptor
+from service.rpc.screening_gate import OpenGate
 from service.rpc.servicers import ScreeningServicer
 from service.settings import Settings
 from service.workers import run_workers
@@ -55,7 +57,11 @@ def _serve_one(system: str, url: str, listen: str, redis_prefix: str) -> int:
     )
     pb_grpc.add_ScreeningServiceServicer_to_server(
         ScreeningServicer(
-            open_screener(system, url, redis_prefix), DEFAULT_POLICY, defaults.max_batch_items
+            open_screener(system, url, redis_prefix),
+            DEFAULT_POLICY,
+            defaults.max_batch_items,
+            gate=OpenGate(),
+            coalesce=False,
         ),
         server,
     )

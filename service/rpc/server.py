@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -30,6 +30,7 @@ from service.rpc.interceptors import (
     ErrorInterceptor,
     MetricsInterceptor,
 )
+from service.rpc.screening_gate import ScreeningGate
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
@@ -64,6 +65,7 @@ class Running:
     store: IncidentStore
     health: health.HealthServicer
     audit: AuditLog | None = None
+    gate: ScreeningGate = field(default_factory=ScreeningGate)
 
     def stop(self, grace_s: float) -> None:
         """Stop taking calls, let in-flight ones finish, write their audit records, then stop
@@ -193,7 +195,7 @@ def start_server(
     store = holder.store
     interceptors: list[grpc.ServerInterceptor] = [
         ErrorInterceptor(),
-        AccessInterceptor(access, settings.max_concurrent_rpcs),
+        AccessInterceptor(access),
     ]
     if metrics is not None:
         interceptors.insert(0, MetricsInterceptor(metrics))
@@ -203,6 +205,7 @@ def start_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
         interceptors=interceptors,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -212,8 +215,10 @@ def start_server(
         ],
     )
     policy = load_policy(settings)
+    gate = ScreeningGate()
     pb_grpc.add_ScreeningServiceServicer_to_server(
-        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe), server
+        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe, gate=gate),
+        server,
     )
     pb_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(store, settings.max_batch_items), server
@@ -249,4 +254,4 @@ def start_server(
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
         ).start()
-    return Running(server, port, holder, store, health_servicer, audit)
+    return Running(server, port, holder, store, health_servicer, audit, gate)

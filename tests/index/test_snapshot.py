@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from index.names import FULL, key, keying_probe
 from index.policy import DEFAULT_POLICY, Policy
 from index.postings import Postings
 from index.snapshot import IndexView, PackedStrings, Snapshot, build_snapshot, merge_columns
-from index.synthetic import Generator, offset
+from index.synthetic import Generator, offset, s10
 from tests.index.conftest import BERLIN, SHANGHAI, TODAY, incident, query
 
 
@@ -228,6 +229,26 @@ def test_the_keying_probe_tells_processes_that_key_alike_from_others() -> None:
     assert _probe_under("11") == _probe_under("11")
     assert _probe_under("11") != _probe_under("12")
     assert keying_probe() == key(FULL, "\x00preflight keying probe")
+
+
+def test_a_batch_answers_each_item_as_screening_it_alone_would(
+    generated: list[Incident],
+) -> None:
+    view = IndexView.of(build_snapshot(generated[:400], 1)).apply(generated[400:450])
+    rng = np.random.default_rng(3)
+    recorded = [p for inc in generated[380:430] for p in inc.parties]
+    moved = [replace(p, location=offset(p.location, 60.0, 90.0)) for p in recorded if p.location]
+    unknown = [p for inc in generated[450:520] for p in inc.parties]
+    pool = [*recorded, *moved, *unknown]
+    queries = [
+        query(*(pool[int(i)] for i in rng.choice(len(pool), size=int(rng.integers(1, 4)))),
+              item_id=s10(random.Random(n)))
+        for n in range(90)
+    ]  # fmt: skip
+    one_by_one = [view.screen(q, DEFAULT_POLICY, TODAY) for q in queries]
+    assert view.screen_many(queries, DEFAULT_POLICY, TODAY) == one_by_one
+    assert sum(r.stoplight is Stoplight.RED for r in one_by_one) >= 20
+    assert sum(r.stoplight is Stoplight.GREEN for r in one_by_one) >= 10
 
 
 def test_same_input_gives_the_same_answer(generated: list[Incident]) -> None:

@@ -128,6 +128,35 @@ def test_batch_mixes_verdicts_and_per_item_errors(channel: grpc.Channel) -> None
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_screens_wait_for_the_screening_turn_and_give_up_at_their_deadline(
+    running: Running, channel: grpc.Channel
+) -> None:
+    stub = pb_grpc.ScreeningServiceStub(channel)
+    hit = request_for(known_party(first_with_phone()))
+    clean = request_for(pb.Party(name="Nobody Known", country_code="FR"))
+    assert running.gate.acquire(single=False)  # as if a long screen were running
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Screen(hit, timeout=0.3)
+        assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        deadline = time.monotonic() + 5
+        while running.gate._singles:  # the expired call left the queue
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pending = stub.ScreenBatch.future(
+            pb.ScreenBatchRequest(items=[hit, *[clean] * 29]), timeout=30
+        )
+        time.sleep(0.3)
+        assert not pending.done()
+    finally:
+        running.gate.release()
+    entries = pending.result().entries
+    assert [e.index for e in entries] == list(range(30))  # two turns of 25 and 5 items
+    assert entries[0].verdict.stoplight == pb.STOPLIGHT_RED
+    assert {e.verdict.stoplight for e in entries[1:]} == {pb.STOPLIGHT_GREEN}
+    assert stub.Screen(hit, timeout=5).stoplight == pb.STOPLIGHT_RED
+
+
 def test_an_incident_put_through_the_api_flips_a_verdict(channel: grpc.Channel) -> None:
     incidents = pb_grpc.IncidentServiceStub(channel)
     screening = pb_grpc.ScreeningServiceStub(channel)
