@@ -30,7 +30,7 @@ from service.rpc.interceptors import (
     ErrorInterceptor,
     MetricsInterceptor,
 )
-from service.rpc.screening_gate import ScreeningGate
+from service.rpc.screening_gate import SCREENING_TURNS, ScreeningGate
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
@@ -65,7 +65,7 @@ class Running:
     store: IncidentStore
     health: health.HealthServicer
     audit: AuditLog | None = None
-    gate: ScreeningGate = field(default_factory=ScreeningGate)
+    gate: ScreeningGate = field(default_factory=lambda: ScreeningGate(SCREENING_TURNS))
 
     def stop(self, grace_s: float) -> None:
         """Stop taking calls, let in-flight ones finish, write their audit records, then stop
@@ -215,7 +215,7 @@ def start_server(
         ],
     )
     policy = load_policy(settings)
-    gate = ScreeningGate()
+    gate = ScreeningGate(SCREENING_TURNS)
     pb_grpc.add_ScreeningServiceServicer_to_server(
         ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe, gate=gate),
         server,

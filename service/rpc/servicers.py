@@ -33,7 +33,7 @@ from service.errors import (
 from service.refresh import IndexHolder, IndexStatus
 from service.rpc import convert
 from service.rpc.coalesce import Coalescer
-from service.rpc.screening_gate import ScreeningGate
+from service.rpc.screening_gate import SCREENING_TURNS, ScreeningGate
 from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
@@ -106,7 +106,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         self._max_batch_items = max_batch_items
         self._today = today
         self._observe = observe or _ignore_verdicts
-        self._gate = gate or ScreeningGate()
+        self._gate = gate or ScreeningGate(SCREENING_TURNS)
         self._singles = Coalescer(self._gate, policy, BATCH_CHUNK) if coalesce else None
 
     def _age_s(self) -> float:

@@ -22,6 +22,7 @@ from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.client import PreflightClient
 from service.codec import incident_to_json
 from service.rpc import convert
+from service.rpc.screening_gate import SCREENING_TURNS
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.redis_ import RedisStore
@@ -134,7 +135,8 @@ def test_screens_wait_for_the_screening_turn_and_give_up_at_their_deadline(
     stub = pb_grpc.ScreeningServiceStub(channel)
     hit = request_for(known_party(first_with_phone()))
     clean = request_for(pb.Party(name="Nobody Known", country_code="FR"))
-    assert running.gate.acquire(single=False)  # as if a long screen were running
+    for _ in range(SCREENING_TURNS):  # as if long batch chunks held every turn
+        assert running.gate.acquire(single=False)
     try:
         with pytest.raises(grpc.RpcError) as info:
             stub.Screen(hit, timeout=0.3)
@@ -149,7 +151,8 @@ def test_screens_wait_for_the_screening_turn_and_give_up_at_their_deadline(
         time.sleep(0.3)
         assert not pending.done()
     finally:
-        running.gate.release()
+        for _ in range(SCREENING_TURNS):
+            running.gate.release()
     entries = pending.result().entries
     assert [e.index for e in entries] == list(range(30))  # two turns of 25 and 5 items
     assert entries[0].verdict.stoplight == pb.STOPLIGHT_RED

@@ -1,10 +1,13 @@
-"""The screening gate with real threads: one holder at a time, single items first, batch chunks
-never starved, and a deadline that passes while waiting leaves the gate as it was."""
+"""The screening gate with real threads: no more holders than its capacity, single items
+first, batch chunks never starved, and a deadline that passes while waiting leaves the gate
+as it was."""
 
 from __future__ import annotations
 
 import threading
 import time
+
+import pytest
 
 from service.rpc.screening_gate import BATCH_TURN_EVERY, ScreeningGate
 
@@ -40,18 +43,19 @@ def _join_all(order: list[str], expected: int) -> None:
         time.sleep(0.001)
 
 
-def test_one_holder_at_a_time() -> None:
-    gate = ScreeningGate()
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_never_more_holders_than_its_capacity(capacity: int) -> None:
+    gate = ScreeningGate(capacity)
     inside, most = [0], [0]
     lock = threading.Lock()
 
     def work() -> None:
-        for _ in range(200):
+        for _ in range(100):
             assert gate.acquire(single=True)
             with lock:
                 inside[0] += 1
                 most[0] = max(most[0], inside[0])
-            time.sleep(0)
+            time.sleep(0.0005)
             with lock:
                 inside[0] -= 1
             gate.release()
@@ -61,9 +65,10 @@ def test_one_holder_at_a_time() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert most[0] == 1
-    assert gate.acquire(single=False, timeout=0.0)  # left free
-    gate.release()
+    assert most[0] == capacity
+    for _ in range(capacity):  # left free
+        assert gate.acquire(single=False, timeout=0.0)
+    assert not gate.acquire(single=False, timeout=0.0)
 
 
 def test_single_items_go_before_waiting_batch_chunks_in_arrival_order() -> None:
