@@ -188,7 +188,7 @@ def _start(
     launched = time.monotonic()
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", f"sqlite:///{db}",
-         "--listen", target, "--workers", str(workers), "--threads", "4", "--allow-plaintext"],
+         "--listen", target, "--workers", str(workers), "--allow-plaintext"],
         env={**os.environ, "PREFLIGHT_SNAPSHOT_DIR": str(snapshots)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

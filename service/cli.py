@@ -107,7 +107,6 @@ def main() -> None:
 @config_option
 @store_option
 @click.option("--listen", help="host:port to listen on")
-@click.option("--threads", type=int, help="gRPC handler threads per process")
 @click.option("--workers", type=int, help="server processes sharing the port (0 = cores)")
 @click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint ('' = none)")
 @click.option("--allow-plaintext", is_flag=True, default=None,
@@ -117,14 +116,13 @@ def serve(
     config: str | None,
     store_url: str | None,
     listen: str | None,
-    threads: int | None,
     workers: int | None,
     metrics_listen: str | None,
     allow_plaintext: bool | None,
 ) -> None:
     """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
-    settings = _settings(config, store_url=store_url, listen=listen, threads=threads,
-                         workers=workers, metrics_listen=metrics_listen,
+    settings = _settings(config, store_url=store_url, listen=listen, workers=workers,
+                         metrics_listen=metrics_listen,
                          allow_plaintext=1 if allow_plaintext else None)  # fmt: skip
     if folder := settings.snapshot_folder():  # a file's keys hold only under its hash seed
         try:

@@ -47,8 +47,8 @@ class Settings:
     rate_burst: float = _setting(10000.0, "Token-bucket depth per caller (items).")
     max_concurrent_rpcs: int = _setting(
         64,
-        "Calls in progress or queued for a thread, per process; more get RESOURCE_EXHAUSTED "
-        "at once.",
+        "Calls in progress per process (each has its own handler thread); more get "
+        "RESOURCE_EXHAUSTED at once.",
     )
     audit: int = _setting(1, "1 = record every verdict in the audit trail (in the store).")
     audit_key: str = _setting(
@@ -65,11 +65,6 @@ class Settings:
         "", "Folder for the workers' metric files; empty = a fresh temporary folder per run."
     )
     workers: int = _setting(0, "Server processes sharing the port; 0 = one per CPU core.")
-    threads: int = _setting(
-        16,
-        "gRPC handler threads per process; they take turns to screen, and waiting single "
-        "screens go to the core together.",
-    )
     policy_file: str = _setting("", "Scoring policy TOML; empty = the built-in default policy.")
     snapshot_dir: str = _setting(
         "auto",
@@ -171,6 +166,6 @@ def load_settings(
         raise SettingsError("max_concurrent_rpcs must be at least 1, rate_limit_per_s above 0")
     if settings.build_processes < 0:
         raise SettingsError("build_processes must be at least 0")
-    if settings.threads < 1 or settings.max_batch_items < 1 or settings.workers < 0:
-        raise SettingsError("threads and max_batch_items must be at least 1, workers at least 0")
+    if settings.max_batch_items < 1 or settings.workers < 0:
+        raise SettingsError("max_batch_items must be at least 1, workers at least 0")
     return settings

@@ -24,6 +24,7 @@ from index.policy import DEFAULT_POLICY
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.rpc.interceptors import ErrorInterceptor
 from service.rpc.screening_gate import OpenGate
+from service.rpc.server import handler_threads
 from service.rpc.servicers import ScreeningServicer
 from service.settings import Settings
 from service.workers import run_workers
@@ -47,7 +48,7 @@ def _serve_one(system: str, url: str, listen: str, redis_prefix: str) -> int:
         signal.signal(signum, lambda *_: stop.set())
     defaults = Settings()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=defaults.threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=handler_threads(defaults), thread_name_prefix="rpc"),
         interceptors=[ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", defaults.max_message_bytes),

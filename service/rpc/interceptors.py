@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from grpc_status import rpc_status
 from index.errors import FieldViolation, ValidationError
 from service import logs
 from service.auth import ANONYMOUS, API_KEY_HEADER, AccessControl, Identity
-from service.errors import status_of
+from service.errors import QuotaExceededError, status_of
 from service.metrics import GRPC_CODE_NAMES, REJECTED_CODES, ServerMetrics, split_method
 
 log = logging.getLogger(__name__)
@@ -232,16 +233,18 @@ def _cost(request: Any) -> int:
 
 
 class AccessInterceptor(_UnaryInterceptor):
-    """Identity, roles and per-caller rate limits.
+    """Identity, roles, per-caller rate limits and the process's cap on calls in progress.
 
     Placed inside the error interceptor for unary calls (its refusals become rich statuses
-    there); streaming calls (reflection, health watches) are checked here directly. The cap on
-    calls in progress is the server's own (`maximum_concurrent_rpcs`): it also counts calls
-    still queued for a handler thread, which no interceptor sees."""
+    there); streaming calls (reflection, health watches) are checked here directly. The server
+    has a thread for every call it admits (`handler_threads`), so no call waits for a thread
+    unseen by the cap."""
 
-    def __init__(self, access: AccessControl) -> None:
+    def __init__(self, access: AccessControl, max_concurrent: int) -> None:
         super().__init__()
         self._access = access
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
 
     def _admit(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
         caller = self._access.identify(identity_of(context))
@@ -253,7 +256,14 @@ class AccessInterceptor(_UnaryInterceptor):
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             self._admit(method, request, context)
-            return behavior(request, context)
+            if not self._slots.acquire(blocking=False):
+                raise QuotaExceededError(
+                    "server", f"at most {self._max_concurrent} calls in progress", 0.05
+                )
+            try:
+                return behavior(request, context)
+            finally:
+                self._slots.release()
 
         return handle
 

@@ -50,6 +50,17 @@ SERVICE_NAMES = tuple(
 )
 
 
+REFUSING_THREADS = 8
+
+
+def handler_threads(settings: Settings) -> int:
+    """A thread for every call in progress, so calls wait for their screening turn (or their
+    coalesced round), never for a thread; and a few more, on which calls past the cap are
+    refused at once with QuotaFailure details. Past those too, gRPC refuses calls itself
+    (RESOURCE_EXHAUSTED without details): the queue of a flooded process stays bounded."""
+    return settings.max_concurrent_rpcs + REFUSING_THREADS
+
+
 def load_policy(settings: Settings) -> Policy:
     if not settings.policy_file:
         return DEFAULT_POLICY
@@ -195,7 +206,7 @@ def start_server(
     store = holder.store
     interceptors: list[grpc.ServerInterceptor] = [
         ErrorInterceptor(),
-        AccessInterceptor(access),
+        AccessInterceptor(access, settings.max_concurrent_rpcs),
     ]
     if metrics is not None:
         interceptors.insert(0, MetricsInterceptor(metrics))
@@ -203,9 +214,9 @@ def start_server(
     audit = new_audit_log(settings, metrics)
     observe = verdict_observer(settings, metrics, audit)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(max_workers=handler_threads(settings), thread_name_prefix="rpc"),
         interceptors=interceptors,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=handler_threads(settings),
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),

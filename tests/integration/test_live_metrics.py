@@ -48,7 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     target, metrics_port = f"127.0.0.1:{free_port()}", free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", store_url, "--listen", target,
-         "--workers", "2", "--threads", "2", "--allow-plaintext",
+         "--workers", "2", "--allow-plaintext",
          "--metrics-listen", f"127.0.0.1:{metrics_port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PREFLIGHT_METRICS_DIR": str(folder / "metrics")},

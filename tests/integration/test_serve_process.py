@@ -44,7 +44,7 @@ def test_sigterm_under_load_fails_no_in_flight_call(tmp_path: Path) -> None:
     target = f"127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", store_url,
-         "--listen", target, "--workers", "2", "--threads", "2", "--allow-plaintext"],
+         "--listen", target, "--workers", "2", "--allow-plaintext"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -85,7 +85,7 @@ def _serve(store_url: str, target: str, snapshots: Path) -> subprocess.Popen[byt
     env |= {"PYTHONUNBUFFERED": "1", "PREFLIGHT_SNAPSHOT_DIR": str(snapshots)}
     return subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", store_url,
-         "--listen", target, "--workers", "2", "--threads", "2", "--allow-plaintext"],
+         "--listen", target, "--workers", "2", "--allow-plaintext"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
 

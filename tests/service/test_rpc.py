@@ -160,6 +160,43 @@ def test_screens_wait_for_the_screening_turn_and_give_up_at_their_deadline(
     assert stub.Screen(hit, timeout=5).stoplight == pb.STOPLIGHT_RED
 
 
+def test_calls_waiting_for_their_turn_count_against_the_cap(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(INCIDENTS[:20])
+    settings = load_settings(environ={}, overrides={
+        "store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0", "allow_plaintext": 1,
+        "max_concurrent_rpcs": 2})  # fmt: skip
+    running = start_server(settings)
+    try:
+        assert running.holder.wait_loaded(30.0)
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.ScreeningServiceStub(channel)
+            clean = request_for(pb.Party(name="Nobody Known", country_code="FR"))
+            for _ in range(SCREENING_TURNS):  # as if long batch chunks held every turn
+                assert running.gate.acquire(single=False)
+            try:
+                waiting = [stub.Screen.future(clean, timeout=30) for _ in range(2)]
+                deadline = time.monotonic() + 5
+                while not running.gate._singles:  # the first waits for a turn ...
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                time.sleep(0.5)  # ... the second for the first's round
+                started = time.monotonic()
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Screen(clean, timeout=10)
+                assert time.monotonic() - started < 2.0, "refused only after waiting"
+                assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                status = rpc_status.from_call(info.value)
+                assert status is not None and status.details, "no QuotaFailure details"
+                assert not any(f.done() for f in waiting)
+            finally:
+                for _ in range(SCREENING_TURNS):
+                    running.gate.release()
+            assert [f.result().stoplight for f in waiting] == [pb.STOPLIGHT_GREEN] * 2
+    finally:
+        running.stop(1.0)
+
+
 def test_an_incident_put_through_the_api_flips_a_verdict(channel: grpc.Channel) -> None:
     incidents = pb_grpc.IncidentServiceStub(channel)
     screening = pb_grpc.ScreeningServiceStub(channel)

@@ -16,11 +16,15 @@ def test_the_readme_documents_every_setting(name: str) -> None:
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "preflight.toml"
-    config.write_text('threads = 8\nlisten = "127.0.0.1:6000"\nlog_format = "json"\n')
+    config.write_text('max_batch_items = 8\nlisten = "127.0.0.1:6000"\nlog_format = "json"\n')
     settings = load_settings(
-        config, environ={"PREFLIGHT_THREADS": "6"}, overrides={"listen": "127.0.0.1:7000"}
+        config, environ={"PREFLIGHT_MAX_BATCH_ITEMS": "6"}, overrides={"listen": "127.0.0.1:7000"}
     )
-    assert (settings.threads, settings.listen, settings.log_format) == (6, "127.0.0.1:7000", "json")
+    assert (settings.max_batch_items, settings.listen, settings.log_format) == (
+        6,
+        "127.0.0.1:7000",
+        "json",
+    )
     assert load_settings(environ={}).store_url == Settings().store_url
 
 
@@ -28,7 +32,7 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     ("text", "environ", "message"),
     [
         ("thread = 2\n", {}, "unknown settings thread"),
-        ("", {"PREFLIGHT_THREADS": "many"}, "threads must be a int"),
+        ("", {"PREFLIGHT_WORKERS": "many"}, "workers must be a int"),
         ("", {"PREFLIGHT_STORE_URL": "postgres://x"}, "store_url must start with"),
         ("", {"PREFLIGHT_LOG_FORMAT": "xml"}, "log_format"),
         ("= broken", {}, "config file"),
