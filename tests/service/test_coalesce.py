@@ -44,9 +44,14 @@ def _queries(count: int) -> list[Query]:
 
 
 def _start_calls(
-    coalescer: Coalescer, view: RecordingView, queries: list[Query], timeout: float | None = 10.0
+    coalescer: Coalescer,
+    view: RecordingView,
+    queries: list[Query],
+    timeout: float | None = 10.0,
+    answers: dict[str, Result | BaseException] | None = None,
 ) -> tuple[list[threading.Thread], dict[str, Result | BaseException]]:
-    answers: dict[str, Result | BaseException] = {}
+    """One calling thread per query, each queued before the next starts."""
+    answers = {} if answers is None else answers
 
     def call(query: Query) -> None:
         try:
@@ -61,6 +66,22 @@ def _start_calls(
         threads.append(thread)
         _wait_until(partial(_queued_or_answered, coalescer, query, answers))
     return threads, answers
+
+
+def _screened_once_the_turn_is_free(
+    gate: ScreeningGate, coalescer: Coalescer, calls: list[tuple[RecordingView, list[Query]]]
+) -> dict[str, Result | BaseException]:
+    """Queue the calls, in order, while a batch chunk holds the gate's only turn; then free it
+    and wait for every answer."""
+    assert gate.acquire(single=False)
+    threads: list[threading.Thread] = []
+    answers: dict[str, Result | BaseException] = {}
+    for view, queries in calls:
+        threads += _start_calls(coalescer, view, queries, answers=answers)[0]
+    gate.release()
+    for thread in threads:
+        thread.join(10.0)
+    return answers
 
 
 def _queued_or_answered(
@@ -89,11 +110,7 @@ def test_calls_that_wait_are_screened_together_each_with_its_own_verdict() -> No
     coalescer = Coalescer(gate, DEFAULT_POLICY, most=25)
     view = RecordingView(VIEW)
     queries = _queries(12)
-    assert gate.acquire(single=False)  # a batch chunk is screening
-    threads, answers = _start_calls(coalescer, view, queries)
-    gate.release()
-    for thread in threads:
-        thread.join(10.0)
+    answers = _screened_once_the_turn_is_free(gate, coalescer, [(view, queries)])
     assert view.batches == [[q.item_id for q in queries]]
     for query in queries:
         assert answers[query.item_id] == VIEW.screen(query, DEFAULT_POLICY, TODAY)
@@ -105,11 +122,7 @@ def test_rounds_hold_at_most_their_size_oldest_first() -> None:
     coalescer = Coalescer(gate, DEFAULT_POLICY, most=5)
     view = RecordingView(VIEW)
     queries = _queries(12)
-    assert gate.acquire(single=False)
-    threads, answers = _start_calls(coalescer, view, queries)
-    gate.release()
-    for thread in threads:
-        thread.join(10.0)
+    answers = _screened_once_the_turn_is_free(gate, coalescer, [(view, queries)])
     ids = [q.item_id for q in queries]
     assert view.batches == [ids[:5], ids[5:10], ids[10:]]
     assert all(isinstance(answers[i], Result) for i in ids)
@@ -136,11 +149,7 @@ def test_a_failed_round_fails_its_own_calls_and_the_next_calls_are_served() -> N
     coalescer = Coalescer(gate, DEFAULT_POLICY, most=25)
     broken = RecordingView(VIEW, fail=True)
     queries = _queries(4)
-    assert gate.acquire(single=False)
-    threads, answers = _start_calls(coalescer, broken, queries)
-    gate.release()
-    for thread in threads:
-        thread.join(10.0)
+    answers = _screened_once_the_turn_is_free(gate, coalescer, [(broken, queries)])
     assert all(isinstance(answers[q.item_id], RuntimeError) for q in queries)
     assert broken.batches == [[q.item_id for q in queries]]
     working = RecordingView(VIEW)
@@ -156,13 +165,9 @@ def test_calls_for_different_index_views_are_never_screened_together() -> None:
     coalescer = Coalescer(gate, DEFAULT_POLICY, most=25)
     old, new = RecordingView(VIEW), RecordingView(VIEW)
     queries = _queries(6)
-    assert gate.acquire(single=False)
-    threads, _ = _start_calls(coalescer, old, queries[:2])
-    more, _ = _start_calls(coalescer, new, queries[2:4])
-    last, _ = _start_calls(coalescer, old, queries[4:])
-    gate.release()
-    for thread in [*threads, *more, *last]:
-        thread.join(10.0)
+    calls = [(old, queries[:2]), (new, queries[2:4]), (old, queries[4:])]
+    answers = _screened_once_the_turn_is_free(gate, coalescer, calls)
+    assert all(isinstance(answers[q.item_id], Result) for q in queries)
     ids = [q.item_id for q in queries]
     assert old.batches == [ids[:2] + ids[4:]]
     assert new.batches == [ids[2:4]]
