@@ -72,9 +72,11 @@ class Coalescer:
                 self._leading = waiting.leads = True
         if not waiting.leads and not waiting.wake.wait(timeout):
             with self._lock:
-                if not (waiting.wake.is_set() or waiting.leads):
+                if waiting in self._queue and not waiting.leads:
                     self._queue.remove(waiting)
                     raise DeadlinePassedError("deadline passed waiting to screen")
+            # Its round is being screened (or it was just made the leader): a short wait.
+            waiting.wake.wait()
         if waiting.leads and waiting.result is None and waiting.error is None:
             self._lead(waiting)
         if waiting.error is not None:

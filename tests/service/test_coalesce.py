@@ -26,13 +26,18 @@ VIEW = IndexView.of(build_snapshot(INCIDENTS, 1))
 class RecordingView:
     """The real view, noting the item ids of each batch it is asked to screen."""
 
-    def __init__(self, view: IndexView, fail: bool = False) -> None:
+    def __init__(
+        self, view: IndexView, fail: bool = False, hold: threading.Event | None = None
+    ) -> None:
         self._view = view
         self._fail = fail
+        self._hold = hold
         self.batches: list[list[str]] = []
 
     def screen_many(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
         self.batches.append([q.item_id for q in queries])
+        if self._hold is not None:  # a long round
+            assert self._hold.wait(10.0)
         if self._fail:
             raise RuntimeError("index failed")
         return self._view.screen_many(queries, policy, as_of)
@@ -142,6 +147,26 @@ def test_a_call_whose_deadline_passes_while_waiting_is_never_screened() -> None:
     second[0].join(5.0)
     assert view.batches == [[patient.item_id]]
     assert more[patient.item_id] == VIEW.screen(patient, DEFAULT_POLICY, TODAY)
+
+
+def test_a_call_whose_deadline_passes_during_its_own_round_gets_its_verdict() -> None:
+    gate = ScreeningGate()
+    coalescer = Coalescer(gate, DEFAULT_POLICY, most=25)
+    long_round = threading.Event()
+    view = RecordingView(VIEW, hold=long_round)
+    patient, hurried = _queries(2)
+    assert gate.acquire(single=False)
+    first, answers = _start_calls(coalescer, view, [patient], timeout=10.0)
+    second, _ = _start_calls(coalescer, view, [hurried], timeout=0.3, answers=answers)
+    gate.release()
+    _wait_until(lambda: bool(view.batches))
+    time.sleep(0.5)  # the hurried call's wait ends while its round is still screening
+    long_round.set()
+    for thread in [*first, *second]:
+        thread.join(10.0)
+    assert view.batches == [[patient.item_id, hurried.item_id]]
+    assert answers[hurried.item_id] == VIEW.screen(hurried, DEFAULT_POLICY, TODAY)
+    assert answers[patient.item_id] == VIEW.screen(patient, DEFAULT_POLICY, TODAY)
 
 
 def test_a_failed_round_fails_its_own_calls_and_the_next_calls_are_served() -> None:
