@@ -11,14 +11,20 @@ status and ingest calls) runs on the handler threads alongside.
 Waiting single items (postal `Screen` calls, which stand between a parcel and its plane) go
 before waiting batch chunks, but a waiting chunk gets at least one turn in every
 `BATCH_TURN_EVERY`, so a flood of single items slows manifests down without stopping them.
+A batch takes its turns in chunks: small ones while single screens are about, so they never
+wait long behind a chunk, large ones when none came for a while, which overlap better.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 BATCH_TURN_EVERY = 4
+SINGLES_CHUNK = 25  # items of a batch per turn while single screens are about (~20 ms at 1M)
+QUIET_CHUNK = 250  # ... and when none came for QUIET_AFTER_S
+QUIET_AFTER_S = 1.0
 SCREENING_TURNS = 2  # one worker, 2 clients of 500-item batches: 1,758 items/s with 1, 1,906 with 2
 
 
@@ -30,10 +36,18 @@ class ScreeningGate:
         self._singles: deque[threading.Lock] = deque()
         self._chunks: deque[threading.Lock] = deque()
         self._singles_in_a_row = 0
+        self._last_single = -QUIET_AFTER_S
+
+    def chunk_size(self) -> int:
+        """How many items of a batch to screen in its next turn."""
+        quiet = time.monotonic() - self._last_single > QUIET_AFTER_S
+        return QUIET_CHUNK if quiet else SINGLES_CHUNK
 
     def acquire(self, single: bool, timeout: float | None = None) -> bool:
         """Wait for the turn; False when `timeout` seconds pass first (the turn is not held)."""
         with self._lock:
+            if single:
+                self._last_single = time.monotonic()
             if self._holders < self._capacity:
                 self._holders += 1
                 return True
@@ -70,6 +84,9 @@ class ScreeningGate:
 class OpenGate(ScreeningGate):
     """No queue: for screeners that wait on a database (the benchmark baselines), whose
     threads overlap those waits."""
+
+    def chunk_size(self) -> int:
+        return 1 << 30  # a whole batch at once
 
     def acquire(self, single: bool, timeout: float | None = None) -> bool:
         return True

@@ -38,9 +38,7 @@ from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
-# Items per turn at the gate: the core's batch speed is flat from here up (1M: 1,152-1,252
-# items/s for 25 to 500), and a single screen waits at most ~20 ms for a chunk's turn.
-BATCH_CHUNK = 25
+ROUND_SIZE = 25  # single screens per coalesced round, like a batch chunk among them
 VerdictObserver = Callable[[str, Sequence[Query], Sequence[Result], int], None]
 
 
@@ -109,7 +107,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         self._today = today
         self._observe = observe or _ignore_verdicts
         self._gate = gate or ScreeningGate(SCREENING_TURNS)
-        self._singles = Coalescer(self._gate, policy, BATCH_CHUNK) if coalesce else None
+        self._singles = Coalescer(self._gate, policy, ROUND_SIZE) if coalesce else None
 
     def _age_s(self) -> float:
         status = self._holder.status()
@@ -147,11 +145,10 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
         queries = [q for _, q in valid]
         today = self._today()
         results: list[Result] = []
-        for first in range(0, len(queries), BATCH_CHUNK):
+        while len(results) < len(queries):
             with _screening_turn(self._gate, context, single=False):
-                results += view.screen_many(
-                    queries[first : first + BATCH_CHUNK], self._policy, today
-                )
+                chunk = queries[len(results) : len(results) + self._gate.chunk_size()]
+                results += view.screen_many(chunk, self._policy, today)
         age = self._age_s()
         self._observe("ScreenBatch", queries, results, len(entries))
         for (i, _), result in zip(valid, results, strict=True):

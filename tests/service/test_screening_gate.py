@@ -9,7 +9,13 @@ import time
 
 import pytest
 
-from service.rpc.screening_gate import BATCH_TURN_EVERY, ScreeningGate
+from service.rpc.screening_gate import (
+    BATCH_TURN_EVERY,
+    QUIET_AFTER_S,
+    QUIET_CHUNK,
+    SINGLES_CHUNK,
+    ScreeningGate,
+)
 
 
 def _queue_up(gate: ScreeningGate, order: list[str], waiters: list[tuple[str, bool]]) -> None:
@@ -123,3 +129,16 @@ def test_a_turn_handed_over_just_as_the_wait_timed_out_is_passed_on() -> None:
     assert outcome == [False]
     assert gate.acquire(single=False, timeout=0.0), "the handed-over turn was kept"
     gate.release()
+
+
+def test_batches_take_small_turns_while_single_screens_are_about_and_large_ones_after() -> None:
+    gate = ScreeningGate(2)
+    assert gate.chunk_size() == QUIET_CHUNK
+    assert gate.acquire(single=False)
+    gate.release()
+    assert gate.chunk_size() == QUIET_CHUNK  # batch turns do not count
+    assert gate.acquire(single=True)
+    gate.release()
+    assert gate.chunk_size() == SINGLES_CHUNK < QUIET_CHUNK
+    time.sleep(QUIET_AFTER_S + 0.05)
+    assert gate.chunk_size() == QUIET_CHUNK
