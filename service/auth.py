@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from service.errors import PermissionDeniedError, QuotaExceededError, UnauthenticatedError
+from service.rate_limits import BucketSpec, TokenBuckets
 
 API_KEY_HEADER = "x-api-key"
 ANONYMOUS = "anonymous"
@@ -78,30 +77,6 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class TokenBucket:
-    """`rate_per_s` tokens a second up to `burst`; a request takes as many as its items."""
-
-    def __init__(self, rate_per_s: float, burst: float) -> None:
-        self._rate = rate_per_s
-        self._burst = burst
-        self._tokens = burst
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self, cost: float) -> float:
-        """0 when the request may proceed; else the seconds until it could."""
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if cost <= self._tokens:
-                self._tokens -= cost
-                return 0.0
-            if cost > self._burst:
-                return math.inf
-            return (cost - self._tokens) / self._rate
-
-
 @dataclass(frozen=True, slots=True)
 class Identity:
     certificate_names: Sequence[str]  # from the verified client certificate, if any
@@ -109,7 +84,8 @@ class Identity:
 
 
 class AccessControl:
-    """Identifies callers, checks roles and applies each caller's token bucket."""
+    """Identifies callers, checks roles and applies each caller's token bucket. Made before
+    the workers are forked, it is one set of buckets for all of them."""
 
     def __init__(self, callers: Sequence[Caller], certificate_names: Mapping[str, str],
                  key_hashes: Mapping[str, str], *, open_access: bool,
@@ -122,9 +98,10 @@ class AccessControl:
             self._callers[ANONYMOUS] = Caller(
                 ANONYMOUS, frozenset(Role), default_rate_per_s, default_burst
             )
-        self._buckets = {
-            name: TokenBucket(c.rate_per_s, c.burst) for name, c in self._callers.items()
-        }
+        self._bucket_of = {name: index for index, name in enumerate(self._callers)}
+        self._buckets = TokenBuckets(
+            [BucketSpec(c.rate_per_s, c.burst) for c in self._callers.values()]
+        )
 
     @property
     def caller_names(self) -> list[str]:
@@ -153,7 +130,7 @@ class AccessControl:
             )
         if isinstance(access, Role) and access not in caller.roles:
             raise PermissionDeniedError(f"caller {caller.name} lacks the {access.value} role")
-        wait_s = self._buckets[caller.name].take(max(cost, 1))
+        wait_s = self._buckets.take(self._bucket_of[caller.name], max(cost, 1))
         if wait_s:
             description = (
                 f"at most {caller.burst:.0f} items per request"

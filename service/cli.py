@@ -35,7 +35,7 @@ from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from service import logs
 from service.audit import AuditQuery, open_audit
-from service.auth import CallersError, hash_api_key, load_access
+from service.auth import AccessControl, CallersError, hash_api_key, load_access
 from service.certs import make_development_pki
 from service.client import Connection, PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
@@ -132,13 +132,14 @@ def serve(
                        err=True)  # fmt: skip
     try:  # refuse a bad security setup before loading anything
         server_credentials(settings)
-        load_access(settings.callers_file, settings.rate_limit_per_s, settings.rate_burst)
+        access = load_access(settings.callers_file, settings.rate_limit_per_s,
+                             settings.rate_burst)  # fmt: skip
     except (SettingsError, CallersError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
     metrics_dir = Path(settings.metrics_dir or tempfile.mkdtemp(prefix="preflight-metrics-"))
     enable_multiprocess(metrics_dir)  # before any metric exists, here or in a worker
     try:
-        sys.exit(_serve(settings))
+        sys.exit(_serve(settings, access))
     finally:
         if not settings.metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -154,11 +155,12 @@ def _export_metrics(settings: Settings, workers: Mapping[int, int]) -> None:
         click.echo(f"metrics on {scheme}://{host}:{port}/metrics", err=True)
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, access: AccessControl) -> int:
+    """`access` is made before the fork, so every worker draws on the same rate limits."""
     count = settings.workers or default_workers()
     if count == 1 or settings.listen.endswith(":0"):
         _export_metrics(settings, {0: os.getpid()})
-        return _serve_one(settings, 0, None)
+        return _serve_one(settings, 0, None, access)
     # Load once, then fork: the workers share the snapshot's pages copy-on-write.
     logs.configure(settings.log_format, settings.log_level)
     holder = new_holder(settings)
@@ -171,18 +173,22 @@ def _serve(settings: Settings) -> int:
     holder.store.close()  # no store connection may cross the fork
     gc.freeze()
     workers, supervise = run_workers(
-        count, lambda number: _serve_one(settings, number, holder), on_exit=forget_worker
+        count,
+        lambda number: _serve_one(settings, number, holder, access),
+        on_exit=forget_worker,
     )
     _export_metrics(settings, workers)  # after the fork: no exporter thread in the workers
     return supervise()
 
 
-def _serve_one(settings: Settings, number: int, holder: IndexHolder | None) -> int:
+def _serve_one(
+    settings: Settings, number: int, holder: IndexHolder | None, access: AccessControl
+) -> int:
     logs.configure(settings.log_format, settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    running = start_server(settings, holder, ServerMetrics())
+    running = start_server(settings, holder, ServerMetrics(), access)
     state = "index loaded" if running.holder.view is not None else "loading the index…"
     click.echo(
         f"preflight worker {number} listening on {settings.listen.rsplit(':', 1)[0]}:"

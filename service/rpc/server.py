@@ -21,7 +21,7 @@ from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service import logs
 from service.audit import AuditLog, open_audit, records_for
-from service.auth import ANONYMOUS, load_access
+from service.auth import ANONYMOUS, AccessControl, load_access
 from service.metrics import ServerMetrics
 from service.refresh import IndexHolder
 from service.rpc.interceptors import (
@@ -196,12 +196,16 @@ def start_server(
     settings: Settings,
     holder: IndexHolder | None = None,
     metrics: ServerMetrics | None = None,
+    access: AccessControl | None = None,
 ) -> Running:
     """Start serving; health says SERVING once the first snapshot is loaded (at once when the
     holder comes loaded, as in a worker forked after the parent loaded it). With `metrics`,
-    every call, verdict and index change is counted there."""
+    every call, verdict and index change is counted there. Worker processes pass the `access`
+    their parent made before forking them, so they share its rate limits."""
     credentials = server_credentials(settings)
-    access = load_access(settings.callers_file, settings.rate_limit_per_s, settings.rate_burst)
+    access = access or load_access(
+        settings.callers_file, settings.rate_limit_per_s, settings.rate_burst
+    )
     holder = holder or new_holder(settings)
     store = holder.store
     interceptors: list[grpc.ServerInterceptor] = [

@@ -17,7 +17,7 @@ from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.cli import main
 from service.client import wait_serving
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_server_process
 
 
 def _batch(size: int) -> pb.ScreenBatchRequest:
@@ -157,3 +157,35 @@ def test_a_restart_serves_the_snapshot_file_and_what_was_written_meanwhile(
     assert "index loaded from file" in output and "index built" not in output, output
     assert after[:-1] == before[:-1]
     assert after[-1][0] == pb.STOPLIGHT_RED and after[-1][2] == ["ION-LATE-1"]
+
+
+def test_a_callers_rate_limit_holds_across_worker_processes(tmp_path: Path) -> None:
+    """The burst is the service's, not each worker's: calls spread over two workers by
+    SO_REUSEPORT are granted exactly `burst` items between them."""
+    store_url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert (
+        CliRunner().invoke(main, ["demo", "--store-url", store_url, "--count", "50"]).exit_code == 0
+    )
+    target = f"127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--store-url", store_url, "--listen", target,
+         "--workers", "2", "--allow-plaintext", "--metrics-listen", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PREFLIGHT_RATE_LIMIT_PER_S": "0.001", "PREFLIGHT_RATE_BURST": "10",
+             "PREFLIGHT_SNAPSHOT_DIR": ""},
+    )  # fmt: skip
+    try:
+        wait_serving(target, 60.0, in_a_row=4)  # health checks are not rate limited
+        codes = []
+        for _ in range(30):  # a fresh connection per call: both workers answer some
+            with grpc.insecure_channel(target) as channel:
+                stub = pb_grpc.ScreeningServiceStub(channel)
+                try:
+                    stub.Screen(_batch(1).items[0], timeout=10)
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as exc:
+                    codes.append(exc.code())
+    finally:
+        stop_server_process(process)
+    assert codes.count(grpc.StatusCode.OK) == 10, codes
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 20, codes
