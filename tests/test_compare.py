@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from benchmarks.compare.baselines import RedisLoader, RedisScreener
+from benchmarks.compare.run import _ratios
 from index.evaluation import EvaluationSet, build_evaluation_set, screening_date
 from index.model import IncidentStatus, Stoplight
 from index.policy import DEFAULT_POLICY
@@ -110,3 +111,17 @@ def test_redis_baseline_served_behind_the_same_grpc_api(
             assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     finally:
         stop_server_process(process)
+
+
+def test_a_baseline_that_finished_no_batch_gets_a_floor_not_a_ratio() -> None:
+    customs = {"requests": 40.0, "items_per_s": 2000.0, "p99_ms": 500.0}
+    speed = {
+        "preflight": {"customs": customs},
+        "postgis": {"customs": {"requests": 0.0, "items_per_s": 0.0, "p99_ms": 0.0}},
+        "redis": {"customs": {**customs, "items_per_s": 1000.0}},
+    }
+    ratios = _ratios(speed, seconds=30.0)
+    assert ratios["throughput_ratio_vs_postgis"] is None
+    assert ratios["throughput_ratio_vs_postgis_at_least"] == round(2000 / (500 / 30), 2)
+    assert ratios["throughput_ratio_vs_redis"] == 2.0
+    assert "throughput_ratio_vs_redis_at_least" not in ratios
