@@ -47,9 +47,6 @@ class TokenBuckets:
             _SLOT.pack_into(self._memory, index * _SLOT.size, spec.burst, now)
         self._thread_lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._specs)
-
     @contextmanager
     def locked(self, index: int) -> Iterator[None]:
         """Bucket `index` to this thread alone, across every process that shares it."""
