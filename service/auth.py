@@ -98,9 +98,8 @@ class AccessControl:
             self._callers[ANONYMOUS] = Caller(
                 ANONYMOUS, frozenset(Role), default_rate_per_s, default_burst
             )
-        self._bucket_of = {name: index for index, name in enumerate(self._callers)}
         self._buckets = TokenBuckets(
-            [BucketSpec(c.rate_per_s, c.burst) for c in self._callers.values()]
+            {name: BucketSpec(c.rate_per_s, c.burst) for name, c in self._callers.items()}
         )
 
     @property
@@ -130,7 +129,7 @@ class AccessControl:
             )
         if isinstance(access, Role) and access not in caller.roles:
             raise PermissionDeniedError(f"caller {caller.name} lacks the {access.value} role")
-        wait_s = self._buckets.take(self._bucket_of[caller.name], max(cost, 1))
+        wait_s = self._buckets.take(caller.name, max(cost, 1))
         if wait_s:
             description = (
                 f"at most {caller.burst:.0f} items per request"

@@ -20,7 +20,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,23 +34,25 @@ class BucketSpec:
 
 
 class TokenBuckets:
-    """A fixed set of token buckets, shared with every process forked after they were made."""
+    """A fixed set of named token buckets, shared with every process forked after they were
+    made."""
 
-    def __init__(self, specs: Sequence[BucketSpec]) -> None:
-        self._specs = tuple(specs)
+    def __init__(self, specs: Mapping[str, BucketSpec]) -> None:
+        self._specs = dict(specs)
+        self._slot_of = {name: index for index, name in enumerate(self._specs)}
         self._file = tempfile.TemporaryFile(prefix="preflight-buckets-")  # noqa: SIM115
         size = max(_SLOT.size * len(self._specs), 1)
         os.ftruncate(self._file.fileno(), size)
         self._memory = mmap.mmap(self._file.fileno(), size)  # MAP_SHARED: survives fork
         now = time.monotonic()
-        for index, spec in enumerate(self._specs):
-            _SLOT.pack_into(self._memory, index * _SLOT.size, spec.burst, now)
+        for name, spec in self._specs.items():
+            _SLOT.pack_into(self._memory, self._slot_of[name] * _SLOT.size, spec.burst, now)
         self._thread_lock = threading.Lock()
 
     @contextmanager
-    def locked(self, index: int) -> Iterator[None]:
-        """Bucket `index` to this thread alone, across every process that shares it."""
-        offset = index * _SLOT.size
+    def locked(self, name: str) -> Iterator[None]:
+        """Bucket `name` to this thread alone, across every process that shares it."""
+        offset = self._slot_of[name] * _SLOT.size
         with self._thread_lock:
             fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX, _SLOT.size, offset)
             try:
@@ -58,12 +60,12 @@ class TokenBuckets:
             finally:
                 fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN, _SLOT.size, offset)
 
-    def take(self, index: int, cost: float) -> float:
-        """0 when bucket `index` had `cost` tokens, now taken; else the seconds until it would
+    def take(self, name: str, cost: float) -> float:
+        """0 when bucket `name` had `cost` tokens, now taken; else the seconds until it would
         have them (inf: more than the bucket ever holds)."""
-        spec = self._specs[index]
-        offset = index * _SLOT.size
-        with self.locked(index):
+        spec = self._specs[name]
+        offset = self._slot_of[name] * _SLOT.size
+        with self.locked(name):
             stored: tuple[float, float] = _SLOT.unpack_from(self._memory, offset)
             tokens, counted_at = stored
             now = time.monotonic()

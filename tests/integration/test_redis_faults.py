@@ -8,14 +8,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import grpc
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from index.model import Channel, IncidentStatus, Query
 from index.policy import DEFAULT_POLICY
@@ -28,7 +26,7 @@ from service.rpc import convert
 from service.rpc.server import STATUS_PUBLISH_INTERVAL_S
 from service.store.base import StoreError
 from service.store.redis_ import RedisStore
-from tests.conftest import RedisServer, free_port, stop_server_process
+from tests.conftest import RedisServer, free_port, scrape, stop_server_process, values
 
 INCIDENTS = list(Generator(21).incidents(300))
 # Fresh connections per catch-up check: a lagging worker of two slips through 1 time in 256.
@@ -43,13 +41,7 @@ def probe_for(name: str, country: str) -> pb.ScreenRequest:
 
 
 def _metric(metrics_port: int, name: str) -> float | None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and not sample.labels:
-                return float(sample.value)
-    return None
+    return values(scrape(metrics_port)).get((name, ()))
 
 
 def _screened_by_every_worker(target: str, request: pb.ScreenRequest, incident_id: str) -> bool:

@@ -16,8 +16,8 @@ def _in_child(action: str, buckets: TokenBuckets) -> int:
     if pid == 0:
         try:
             if action == "take":
-                os._exit(0 if all(buckets.take(0, 1) == 0 for _ in range(6)) else 1)
-            with buckets.locked(0):
+                os._exit(0 if all(buckets.take("a", 1) == 0 for _ in range(6)) else 1)
+            with buckets.locked("a"):
                 os.kill(os.getpid(), signal.SIGKILL)
         finally:
             os._exit(2)
@@ -25,26 +25,26 @@ def _in_child(action: str, buckets: TokenBuckets) -> int:
 
 
 def test_a_forked_process_draws_on_the_same_bucket() -> None:
-    buckets = TokenBuckets([BucketSpec(rate_per_s=0.001, burst=10), BucketSpec(1.0, 10)])
+    buckets = TokenBuckets({"a": BucketSpec(rate_per_s=0.001, burst=10), "b": BucketSpec(1.0, 10)})
     assert os.waitstatus_to_exitcode(_in_child("take", buckets)) == 0
-    taken = [buckets.take(0, 1) for _ in range(5)]
+    taken = [buckets.take("a", 1) for _ in range(5)]
     assert taken[:4] == [0.0] * 4  # 10 - 6 left to the parent
     assert taken[4] > 0  # the fifth waits for the refill
-    assert buckets.take(1, 10) == 0.0  # the other caller's bucket is its own
+    assert buckets.take("b", 10) == 0.0  # the other caller's bucket is its own
 
 
 def test_more_than_the_burst_is_never_granted() -> None:
-    buckets = TokenBuckets([BucketSpec(rate_per_s=100.0, burst=5)])
-    assert math.isinf(buckets.take(0, 6))
-    assert buckets.take(0, 5) == 0.0
+    buckets = TokenBuckets({"a": BucketSpec(rate_per_s=100.0, burst=5)})
+    assert math.isinf(buckets.take("a", 6))
+    assert buckets.take("a", 5) == 0.0
 
 
 def test_a_process_killed_while_holding_the_lock_blocks_no_one() -> None:
-    buckets = TokenBuckets([BucketSpec(rate_per_s=1.0, burst=10)])
+    buckets = TokenBuckets({"a": BucketSpec(rate_per_s=1.0, burst=10)})
     status = _in_child("die", buckets)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     answered: list[float] = []
-    taker = threading.Thread(target=lambda: answered.append(buckets.take(0, 1)), daemon=True)
+    taker = threading.Thread(target=lambda: answered.append(buckets.take("a", 1)), daemon=True)
     taker.start()
     taker.join(5.0)
     assert answered == [0.0]
