@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks loadtest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format rules-test test eval bench clean proto proto-check run bench-service loadtest compare compare-deps
+.PHONY: help venv system-deps lint format rules-test rust-check test eval bench clean proto proto-check run bench-service loadtest compare compare-deps parity
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+CRATE := index
+RUST_SRC := $(wildcard $(CRATE)/src/*.rs $(CRATE)/src/*/*.rs) $(CRATE)/Cargo.toml $(CRATE)/Cargo.lock
+
+$(STAMP): pyproject.toml $(RUST_SRC)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -34,6 +37,15 @@ system-deps:  ## install redis-server and promtool (Debian's prometheus) with ap
 format: $(STAMP)  ## rewrite the code in the project's format
 	$(VENV)/bin/ruff format $(SRC)
 	$(VENV)/bin/ruff check --fix $(SRC)
+	cd $(CRATE) && cargo fmt
+
+# The crate's own tests run without the Python feature (a test binary cannot link the
+# extension module's Python symbols) and in release mode, so they reuse the dependencies that
+# the extension's release build compiled.
+rust-check: $(STAMP)  ## cargo fmt --check, clippy -D warnings, cargo test (unit + proptest)
+	cd $(CRATE) && cargo fmt --check
+	cd $(CRATE) && cargo clippy --locked --all-targets -- -D warnings
+	cd $(CRATE) && cargo test --locked --release --no-default-features
 
 lint: $(STAMP)  ## format check, ruff, mypy --strict and the import contracts
 	$(VENV)/bin/ruff format --check $(SRC)
@@ -45,7 +57,7 @@ rules-test: system-deps  ## promtool: check the Prometheus rules and run their u
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/tests/alerts_test.yml
 
-test: $(STAMP) system-deps lint proto-check rules-test  ## set up, lint, proto drift check, rule tests, and the whole test suite (index coverage >= 95% by its own tests)
+test: $(STAMP) system-deps lint rust-check proto-check rules-test  ## set up, lint, proto drift check, rule tests, and the whole test suite (index coverage >= 95% by its own tests)
 	# The core's branch coverage is measured on its own unit tests; tracing the served index
 	# through the service and fuzz tests as well would add minutes and no coverage.
 	$(VENV)/bin/pytest --cov --cov-report=term tests/index
@@ -53,6 +65,9 @@ test: $(STAMP) system-deps lint proto-check rules-test  ## set up, lint, proto d
 
 eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json
 	$(PY) -m benchmarks.eval_report
+
+parity: $(STAMP)  ## the Python and the compiled core on the same incidents and queries -> reports/parity.json
+	$(PY) -m benchmarks.parity
 
 bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/bench.json
 	$(PY) -m benchmarks.bench_index
@@ -69,7 +84,7 @@ run: $(STAMP)  ## set up, load demo incidents into the embedded store, serve on 
 	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:50051 --allow-plaintext
 
 clean:  ## remove the venv, caches and reports
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info .preflight
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info .preflight $(CRATE)/target $(CRATE)/_core*.so
 
 PROTO_SRC := proto/preflight/v1/preflight.proto
 PROTOC = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grpc_tools.protoc -Iproto

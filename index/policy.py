@@ -7,6 +7,7 @@ silently fall back to a default. `policies/default.toml` mirrors DEFAULT_POLICY.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -162,3 +163,12 @@ def parse_policy(text: str) -> Policy:
                 raise PolicyError(f"{key} must be a {expected.__name__}")
             values[key] = value
     return replace(DEFAULT_POLICY, **values)
+
+
+def policy_json(policy: Policy) -> str:
+    """The policy as the compiled core reads it: every field, with the kind and substance
+    weights listed in their enums' order."""
+    data: dict[str, Any] = {f.name: getattr(policy, f.name) for f in fields(Policy)}
+    data["kind_weights"] = [policy.kind_weights.get(k, 1.0) for k in IncidentKind]
+    data["substance_weights"] = [policy.substance_weights.get(s, 1.0) for s in SubstanceClass]
+    return json.dumps(data)

@@ -15,15 +15,18 @@ from index.model import (
     Area,
     Channel,
     ContentLine,
+    Evidence,
     Incident,
     IncidentKind,
     IncidentStatus,
+    IncidentSummary,
     Location,
     Match,
     Party,
     PartyResult,
     PartyRole,
     Query,
+    ReasonCode,
     Result,
     Stoplight,
     SubstanceClass,
@@ -311,4 +314,81 @@ def status_to_pb(status: IndexStatus, now: float) -> pb.IndexStatus:
         last_error=status.last_error,
         invalid_documents=status.invalid_documents,
         parties=status.parties,
+    )
+
+
+def query_to_pb(query: Query) -> pb.ScreenRequest:
+    """The request a caller would send for `query` (the inverse of query_from_pb)."""
+    return pb.ScreenRequest(
+        item=pb.Item(
+            item_id=query.item_id,
+            channel=_CHANNEL_NUMBERS[query.channel],
+            contents=[
+                pb.ContentLine(
+                    description=c.description, hs_code=c.hs_code, origin_country=c.origin_country
+                )
+                for c in query.contents
+            ],
+        ),
+        parties=[_party_pb(p) for p in query.parties],
+    )
+
+
+_STOPLIGHT_OF = {number: stoplight for stoplight, number in _STOPLIGHTS.items()}
+
+
+def _match_from_pb(message: pb.Match) -> Match:
+    incident = message.incident
+    evidence = message.evidence
+    return Match(
+        incident=IncidentSummary(
+            incident_id=incident.incident_id,
+            version=incident.version,
+            kind=_KINDS[incident.kind],
+            reported_on=date.fromisoformat(incident.reported_on),
+            substance_class=_SUBSTANCES[incident.substance_class],
+            reporting_country=incident.reporting_country,
+            agency=incident.agency,
+            contact_ref=incident.contact_ref,
+            channel=_CHANNELS[incident.channel],
+        ),
+        incident_party_role=_ROLES[message.incident_party_role],
+        score=message.score,
+        stoplight=_STOPLIGHT_OF[message.stoplight],
+        reasons=tuple(ReasonCode(r) for r in message.reason_codes),
+        evidence=Evidence(
+            name_similarity=evidence.name_similarity,
+            query_name=evidence.query_name,
+            incident_name=evidence.incident_name,
+            distance_m=evidence.distance_m if evidence.HasField("distance_m") else None,
+            in_area=evidence.in_area,
+            identifiers=tuple(evidence.identifiers),
+            postcode_match=evidence.postcode_match,
+            city_match=evidence.city_match,
+            country_match=evidence.country_match if evidence.HasField("country_match") else None,
+        ),
+        incident_weight=message.incident_weight,
+    )
+
+
+def result_from_pb(message: pb.ScreenResponse) -> Result:
+    """The core's plain verdict of a response (the inverse of response_to_pb)."""
+    return Result(
+        item_id=message.item_id,
+        stoplight=_STOPLIGHT_OF[message.stoplight],
+        score=message.score,
+        parties=tuple(
+            PartyResult(
+                party_index=p.party_index,
+                role=_ROLES[p.role],
+                stoplight=_STOPLIGHT_OF[p.stoplight],
+                score=p.score,
+                matches=tuple(_match_from_pb(m) for m in p.matches),
+            )
+            for p in message.parties
+        ),
+        reasons=tuple(ReasonCode(r) for r in message.reason_codes),
+        generation=message.index.generation,
+        policy_version=message.policy_version,
+        incident_count=message.index.incidents,
     )

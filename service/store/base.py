@@ -81,6 +81,19 @@ def iter_pages(
         after = documents[-1][0]
 
 
+def iter_raw_pages(
+    page_raw: Callable[[str, int], list[RawDocument]], after: str = "", upto: str | None = None
+) -> Iterator[RawDocument]:
+    """Every stored document with an id in (after, upto], page by page in id order, as the
+    store holds it (the compiled core decodes and validates them)."""
+    while documents := page_raw(after, MAX_PAGE):
+        if upto is not None and documents[-1][0] > upto:
+            yield from (d for d in documents if d[0] <= upto)
+            return
+        yield from documents
+        after = documents[-1][0]
+
+
 def split_points(count: int, id_at: Callable[[int], str], parts: int) -> list[str]:
     """Ids that cut `count` ids (`id_at(rank)` in id order) into `parts` ranges of about one
     size: range k is (cut[k-1], cut[k]]. Fewer when there are fewer ids than parts."""
@@ -108,6 +121,15 @@ class IncidentStore(Protocol):
     ) -> Iterator[Incident]:
         """Every stored incident (retracted ones included) with an id in (after, upto], in id
         order."""
+        ...
+
+    def documents(self, incident_ids: Sequence[str]) -> list[RawDocument]:
+        """The stored documents (id, JSON) of those ids that are stored, undecoded."""
+        ...
+
+    def iter_documents(self, after: str = "", upto: str | None = None) -> Iterator[RawDocument]:
+        """Every stored document (id, JSON) with an id in (after, upto], in id order,
+        undecoded."""
         ...
 
     def split_points(self, parts: int) -> list[str]:

@@ -34,6 +34,7 @@ from service.store.base import (
     change_name,
     decode,
     iter_pages,
+    iter_raw_pages,
     split_points,
 )
 
@@ -95,7 +96,7 @@ class RedisStore:
     def get(self, incident_id: str) -> Incident | None:
         return self.get_many([incident_id]).get(incident_id)
 
-    def _documents(self, incident_ids: Sequence[str]) -> list[RawDocument]:
+    def documents(self, incident_ids: Sequence[str]) -> list[RawDocument]:
         ids = list(dict.fromkeys(incident_ids))
         pipe = self._redis.pipeline(transaction=False)
         for incident_id in ids:
@@ -106,12 +107,15 @@ class RedisStore:
     def get_many(
         self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
     ) -> dict[str, Incident]:
-        return {i.incident_id: i for i in decode(self._documents(incident_ids), on_invalid)}
+        return {i.incident_id: i for i in decode(self.documents(incident_ids), on_invalid)}
 
     def iter_all(
         self, on_invalid: OnInvalid | None = None, after: str = "", upto: str | None = None
     ) -> Iterator[Incident]:
         return iter_pages(self._page_raw, on_invalid, after, upto)
+
+    def iter_documents(self, after: str = "", upto: str | None = None) -> Iterator[RawDocument]:
+        return iter_raw_pages(self._page_raw, after, upto)
 
     def split_points(self, parts: int) -> list[str]:
         def id_at(rank: int) -> str:
@@ -124,7 +128,7 @@ class RedisStore:
         raw = self._call(
             "page", self._redis.zrangebylex, self._ids, start, "+", 0, min(limit, MAX_PAGE)
         )
-        return self._documents([r.decode() for r in raw])
+        return self.documents([r.decode() for r in raw])
 
     def page(self, after_id: str, limit: int) -> list[Incident]:
         return decode(self._page_raw(after_id, limit), None)

@@ -27,6 +27,7 @@ from service.store.base import (
     change_name,
     decode,
     iter_pages,
+    iter_raw_pages,
     split_points,
 )
 
@@ -107,9 +108,7 @@ class SqliteStore:
     def get(self, incident_id: str) -> Incident | None:
         return self.get_many([incident_id]).get(incident_id)
 
-    def get_many(
-        self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
-    ) -> dict[str, Incident]:
+    def documents(self, incident_ids: Sequence[str]) -> list[RawDocument]:
         documents: list[RawDocument] = []
         ids = list(dict.fromkeys(incident_ids))
         for start in range(0, len(ids), 500):
@@ -118,7 +117,15 @@ class SqliteStore:
             documents += self._connection().execute(
                 f"SELECT incident_id, body FROM incidents WHERE incident_id IN ({marks})", chunk
             )
-        return {i.incident_id: i for i in decode(documents, on_invalid)}
+        return documents
+
+    def get_many(
+        self, incident_ids: Sequence[str], on_invalid: OnInvalid | None = None
+    ) -> dict[str, Incident]:
+        return {i.incident_id: i for i in decode(self.documents(incident_ids), on_invalid)}
+
+    def iter_documents(self, after: str = "", upto: str | None = None) -> Iterator[RawDocument]:
+        return iter_raw_pages(self._page_raw, after, upto)
 
     def iter_all(
         self, on_invalid: OnInvalid | None = None, after: str = "", upto: str | None = None

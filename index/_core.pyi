@@ -1,0 +1,58 @@
+"""The compiled screening core (Rust, index/src): bytes in, bytes out, the GIL released."""
+
+from typing import final
+
+@final
+class Policy:
+    """A scoring policy, parsed once from index.policy.policy_json's text."""
+
+    @staticmethod
+    def from_json(text: str) -> Policy: ...
+    @property
+    def version(self) -> str: ...
+
+@final
+class Snapshot:
+    """An immutable index of incident parties."""
+
+    @staticmethod
+    def build(
+        documents: list[tuple[str, bytes]], key: bytes, generation: int
+    ) -> tuple[Snapshot, list[tuple[str, str]]]:
+        """From stored documents (incident id, JSON); also the (id, reason) of each document
+        that did not decode."""
+    @property
+    def generation(self) -> int: ...
+    @property
+    def incident_count(self) -> int: ...
+    @property
+    def party_count(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+
+@final
+class View:
+    """A snapshot with the delta laid over it: what screening reads."""
+
+    def __init__(self, snapshot: Snapshot) -> None: ...
+    def apply(
+        self, documents: list[tuple[str, bytes]], deletions: list[str], generation: int
+    ) -> tuple[View, list[tuple[str, str]]]: ...
+    def screen(self, request: bytes, policy: Policy, today: int, age_seconds: float) -> bytes:
+        """A serialized ScreenResponse for a serialized ScreenRequest; raises
+        index.errors.ValidationError for an invalid one."""
+    def screen_batch(
+        self, request: bytes, policy: Policy, today: int, age_seconds: float, max_items: int
+    ) -> bytes: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def incident_count(self) -> int: ...
+    @property
+    def party_count(self) -> int: ...
+    @property
+    def delta_changes(self) -> int: ...
+    def snapshot(self) -> Snapshot: ...
+
+def proto_fields() -> list[tuple[str, str, int]]:
+    """(message, field, number) of every preflight.v1 field the core decodes or encodes."""

@@ -1,0 +1,382 @@
+//! Candidate generation and re-scoring: one prepared query party against one snapshot.
+//!
+//! Candidates come from four sources: name keys (IDF-weighted hits, the best
+//! `name_candidates`), H3 cells (the nearest `geo_candidates` within the radius), identifiers
+//! (every party sharing a phone, e-mail or web domain) and areas (every area holding the
+//! point). Each candidate is then re-scored on the real strings and distances.
+
+use std::collections::HashMap;
+
+use crate::geo;
+use crate::keys::{self, Keying, WeightedKeys};
+use crate::model::Party;
+use crate::normalize::{normalize_name, normalize_place, normalize_postcode};
+use crate::policy::Policy;
+use crate::reasons::{Identifier, Reasons};
+use crate::rounding::py_round;
+use crate::scoring::{
+    evidence_points, incident_weight, points_for, points_upper_bound, score_of, stoplight_of,
+    PairEvidence, Stoplight,
+};
+use crate::snapshot::{country_code, identifiers_of, Snapshot, NAME_SEP};
+
+const SAME_CITY_BONUS: f64 = 1.0; // about an eighth of a rare token's IDF weight: tie-breaks
+const SAME_POSTCODE_BONUS: f64 = 2.0;
+const MAX_TOKENS: i64 = 1 << 10; // token groups: name index · this + token index
+
+/// A query party turned into lookup keys once, then matched against any snapshot with the
+/// same keying.
+pub struct PreparedParty {
+    pub role: u8,
+    pub names: Vec<String>, // normalised cores
+    pub name_keys: WeightedKeys,
+    pub groups: Vec<i64>, // per name key, the query token it stands for as a whole, or -1
+    pub identifiers: Vec<(u64, Identifier)>,
+    pub cells: Vec<u64>,
+    pub location: Option<(f64, f64)>,
+    pub country: u16,
+    pub postcode: u32,
+    pub city: u32,
+}
+
+impl PreparedParty {
+    pub fn new(keying: &Keying, party: &Party) -> Self {
+        let mut names = Vec::new();
+        let mut name_keys = WeightedKeys::default();
+        let mut group_of: HashMap<u64, i64> = HashMap::new();
+        let mut n = 0i64;
+        for raw in party.names() {
+            let name = normalize_name(raw);
+            if name.tokens.is_empty() {
+                continue;
+            }
+            let (looked_up, whole_tokens) = keys::query_name_keys(keying, &name);
+            for (&k, &w) in looked_up.keys.iter().zip(&looked_up.weights) {
+                name_keys.raise(k, w);
+            }
+            for (t, token_keys) in whole_tokens.iter().enumerate() {
+                for &k in token_keys {
+                    group_of.entry(k).or_insert(n * MAX_TOKENS + t as i64);
+                }
+            }
+            names.push(name.core);
+            n += 1;
+        }
+        let groups = name_keys
+            .keys
+            .iter()
+            .map(|k| group_of.get(k).copied().unwrap_or(-1))
+            .collect();
+        let mut identifiers: Vec<(u64, Identifier)> = Vec::new();
+        for (kind, value) in identifiers_of(party) {
+            let key = keying.key(kind.family(), &value);
+            match identifiers.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = kind,
+                None => identifiers.push((key, kind)),
+            }
+        }
+        let location = party.location.map(|l| (l.lat, l.lon));
+        let cells = location
+            .map(|(lat, lon)| {
+                geo::disk_cells(lat, lon)
+                    .into_iter()
+                    .map(|c| c ^ keys::CELL)
+                    .collect()
+            })
+            .unwrap_or_default();
+        PreparedParty {
+            role: party.role.code(),
+            names,
+            name_keys,
+            groups,
+            identifiers,
+            cells,
+            location,
+            country: country_code(&party.country_code),
+            postcode: keying.place(&normalize_postcode(&party.postcode)),
+            city: keying.place(&normalize_place(&party.city)),
+        }
+    }
+}
+
+/// One reported (scored and explained) match of a query party against an incident party.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub party: u32,
+    pub row: u32,
+    pub score: f64,           // rounded to 2 places, as reported
+    pub stoplight: Stoplight, // of the unrounded score
+    pub reasons: Reasons,
+    pub name_similarity: f64, // rounded to 4 places
+    pub query_name: String,
+    pub incident_name: String,
+    pub distance_m: Option<f64>, // rounded to 0.1 m
+    pub in_area: bool,
+    pub identifiers: u8,
+    pub postcode_match: bool,
+    pub city_match: bool,
+    pub country_match: Option<bool>,
+    pub weight: f64, // rounded to 4 places
+}
+
+fn idf(snapshot: &Snapshot, count: usize) -> f64 {
+    f64::max(snapshot.log_parties - (count.max(1) as f64).ln(), 0.1)
+}
+
+/// Sorted intersection of two ascending id lists.
+fn intersect(small: &[u32], large: &[u32], out: &mut Vec<u32>) {
+    for &id in small {
+        if large.binary_search(&id).is_ok() {
+            out.push(id);
+        }
+    }
+}
+
+/// The best `limit` (party, total) by total descending, ties by party ascending.
+fn top(mut scored: Vec<(u32, f64)>, limit: usize) -> Vec<u32> {
+    scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(limit);
+    scored.into_iter().map(|(p, _)| p).collect()
+}
+
+fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
+    let postings: Vec<&[u32]> = q
+        .name_keys
+        .keys
+        .iter()
+        .map(|&k| snapshot.postings.get(k))
+        .collect();
+    let mut totals: HashMap<u32, f64> = HashMap::new();
+    let mut order: Vec<u32> = Vec::new(); // first-seen order, for deterministic iteration
+    let mut add = |party: u32, weight: f64, totals: &mut HashMap<u32, f64>| {
+        totals
+            .entry(party)
+            .and_modify(|t| *t += weight)
+            .or_insert_with(|| {
+                order.push(party);
+                weight
+            });
+    };
+    let mut found = 0usize;
+    for (i, posting) in postings.iter().enumerate() {
+        let count = posting.len();
+        if count == 0 || count > policy.name_df_cap {
+            continue;
+        }
+        let weight = q.name_keys.weights[i] * idf(snapshot, count);
+        for &party in *posting {
+            add(party, weight, &mut totals);
+        }
+        found += count;
+    }
+    let common: Vec<usize> = (0..postings.len())
+        .filter(|&i| {
+            let count = postings[i].len();
+            count > policy.name_df_cap && count <= policy.common_key_df_cap && q.groups[i] >= 0
+        })
+        .collect();
+    if found < policy.name_candidates && common.len() >= 2 {
+        // Only common whole tokens hit ("John Jane PHAM", "Luo Iang"): parties holding the
+        // rarest key of two of them are candidates too.
+        let mut mine = common.clone();
+        mine.sort_by_key(|&i| postings[i].len());
+        let mut seen_groups = Vec::new();
+        mine.retain(|&i| {
+            if seen_groups.contains(&q.groups[i]) {
+                false
+            } else {
+                seen_groups.push(q.groups[i]);
+                true
+            }
+        });
+        if mine.len() >= 2 {
+            let smallest = postings[mine[0]];
+            let mut both = Vec::new();
+            for &other in mine.iter().skip(1).take(2) {
+                intersect(smallest, postings[other], &mut both);
+            }
+            both.sort_unstable();
+            both.dedup();
+            for party in both {
+                add(party, 1.0, &mut totals);
+            }
+        }
+    }
+    if totals.is_empty() {
+        return Vec::new();
+    }
+    // Common whole-token keys weigh in: among the many "Luo" parties, the ones under the
+    // query's other, common, token ("Iang" → "Yang") first.
+    for &i in &common {
+        let weight = q.name_keys.weights[i] * idf(snapshot, postings[i].len());
+        for (party, total) in totals.iter_mut() {
+            if postings[i].binary_search(party).is_ok() {
+                *total += weight;
+            }
+        }
+    }
+    // Many parties can carry one name ("Jane Bui"): the ones in the query's city and at its
+    // postcode first.
+    let scored = order
+        .into_iter()
+        .map(|party| {
+            let mut total = totals[&party];
+            let p = party as usize;
+            if q.city != 0 && snapshot.party_city[p] == q.city {
+                total += SAME_CITY_BONUS;
+            }
+            if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
+                total += SAME_POSTCODE_BONUS;
+            }
+            (party, total)
+        })
+        .collect();
+    top(scored, policy.name_candidates)
+}
+
+fn geo_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
+    let Some((lat, lon)) = q.location else {
+        return Vec::new();
+    };
+    let mut near = Vec::new();
+    for &cell in &q.cells {
+        for &party in snapshot.postings.get(cell) {
+            let p = party as usize;
+            let d = geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p]);
+            if d <= policy.near_radius_m {
+                near.push((party, -d));
+            }
+        }
+    }
+    top(near, policy.geo_candidates)
+}
+
+fn identifier_hits(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<(u32, u8)> {
+    let mut hits: Vec<(u32, u8)> = Vec::new();
+    for &(key, kind) in &q.identifiers {
+        let posting = snapshot.postings.get(key);
+        if posting.is_empty() || posting.len() > policy.identifier_df_cap {
+            continue;
+        }
+        for &party in posting {
+            match hits.iter_mut().find(|(p, _)| *p == party) {
+                Some(hit) => hit.1 |= kind.bit(),
+                None => hits.push((party, kind.bit())),
+            }
+        }
+    }
+    hits
+}
+
+/// The best name similarity of a pair over all their name forms, and the (query, incident)
+/// forms that give it (the first best combination, query names outermost).
+fn best_names<'a>(query: &'a [String], incident: &'a str) -> (f64, &'a str, &'a str) {
+    let mut best: Option<(f64, &str, &str)> = None;
+    if incident.is_empty() {
+        return (0.0, "", "");
+    }
+    for q in query {
+        for form in incident.split(NAME_SEP) {
+            let s = keys::similarity(q, form);
+            if best.is_none_or(|(b, _, _)| s > b) {
+                best = Some((s, q.as_str(), form));
+            }
+        }
+    }
+    best.unwrap_or((0.0, "", ""))
+}
+
+/// For a query party, its matches in `snapshot` with at least the report score, parties
+/// ascending; rows in `excluded` (replaced or deleted by a delta) never match.
+pub fn match_party(
+    snapshot: &Snapshot,
+    q: &PreparedParty,
+    policy: &Policy,
+    today: i32,
+    excluded: &dyn Fn(u32) -> bool,
+) -> Vec<Found> {
+    let ids = identifier_hits(snapshot, q, policy);
+    let areas = match q.location {
+        Some((lat, lon)) if !snapshot.areas.is_empty() => snapshot.areas.containing(lat, lon),
+        _ => Vec::new(),
+    };
+    let mut pairs = name_candidates(snapshot, q, policy);
+    pairs.extend(geo_candidates(snapshot, q, policy));
+    pairs.extend(ids.iter().map(|h| h.0));
+    pairs.extend(&areas);
+    pairs.sort_unstable();
+    pairs.dedup();
+    let report_points = points_for(policy, policy.report_score);
+    let mut out = Vec::new();
+    for party in pairs {
+        let p = party as usize;
+        let row = snapshot.party_incident[p];
+        if excluded(row) {
+            continue;
+        }
+        let (similarity, query_name, incident_name) =
+            best_names(&q.names, snapshot.party_names.get(p));
+        let distance = match q.location {
+            Some((lat, lon)) => {
+                geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p])
+            }
+            None => f64::NAN,
+        };
+        let mut address = 0.0;
+        if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
+            address += policy.postcode_weight;
+        }
+        if q.city != 0 && snapshot.party_city[p] == q.city {
+            address += policy.city_weight;
+        }
+        let r = row as usize;
+        let weight = incident_weight(
+            policy,
+            snapshot.kinds[r],
+            snapshot.substances[r],
+            i64::from(today) - i64::from(snapshot.reported_on[r]),
+        );
+        let identifiers = ids.iter().find(|h| h.0 == party).map_or(0, |h| h.1);
+        let in_area = areas.binary_search(&party).is_ok();
+        let special = identifiers != 0 || in_area;
+        let bound = points_upper_bound(policy, similarity, distance, address) * weight;
+        if !(special || bound >= report_points) {
+            continue;
+        }
+        let incident_postcode = snapshot.party_postcode[p];
+        let country = snapshot.party_country[p];
+        let ev = PairEvidence {
+            name_similarity: similarity,
+            distance_m: (!distance.is_nan()).then_some(distance),
+            in_area,
+            identifiers,
+            postcode_match: (q.postcode != 0 && incident_postcode != 0)
+                .then_some(q.postcode == incident_postcode),
+            city_match: q.city != 0 && q.city == snapshot.party_city[p],
+            country_match: (country != 0 && q.country != 0).then_some(country == q.country),
+        };
+        let (points, reasons) = evidence_points(policy, &ev);
+        let score = score_of(policy, points * weight);
+        if score < policy.report_score {
+            continue;
+        }
+        out.push(Found {
+            party,
+            row,
+            score: py_round(score, 2),
+            stoplight: stoplight_of(policy, score),
+            reasons,
+            name_similarity: py_round(similarity, 4),
+            query_name: query_name.to_owned(),
+            incident_name: incident_name.to_owned(),
+            distance_m: ev.distance_m.map(|d| py_round(d, 1)),
+            in_area,
+            identifiers,
+            postcode_match: ev.postcode_match == Some(true),
+            city_match: ev.city_match,
+            country_match: ev.country_match,
+            weight: py_round(weight, 4),
+        });
+    }
+    out
+}

@@ -1,0 +1,337 @@
+//! The Python surface (`index._core`): the only module that knows Python. Few calls, each
+//! doing a lot: bytes in, bytes out, the GIL released for the work.
+
+use std::sync::Arc;
+
+use prost::Message;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use rayon::prelude::*;
+
+use crate::document::incident_from_json;
+use crate::keys::Keying;
+use crate::model::{self, FieldViolation, Incident};
+use crate::policy::Policy;
+use crate::proto;
+use crate::snapshot::Snapshot;
+use crate::verdict::response_of;
+use crate::view::View;
+
+/// The scoring policy, parsed once (from the JSON the Python policy module writes).
+#[pyclass(name = "Policy", frozen, module = "index._core")]
+pub struct PyPolicy {
+    inner: Arc<Policy>,
+}
+
+#[pymethods]
+impl PyPolicy {
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<PyPolicy> {
+        Policy::from_json(text)
+            .map(|p| PyPolicy { inner: Arc::new(p) })
+            .map_err(PyValueError::new_err)
+    }
+
+    #[getter]
+    fn version(&self) -> String {
+        self.inner.version.clone()
+    }
+}
+
+fn validation_error(py: Python<'_>, violations: &[FieldViolation]) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let errors = py.import("index.errors")?;
+        let field_violation = errors.getattr("FieldViolation")?;
+        let items = violations
+            .iter()
+            .map(|v| field_violation.call1((v.field.as_str(), v.description.as_str())))
+            .collect::<PyResult<Vec<_>>>()?;
+        let error = errors
+            .getattr("ValidationError")?
+            .call1((PyList::new(py, items)?,))?;
+        Ok(PyErr::from_value(error))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+type Documents = Vec<(String, Vec<u8>)>;
+type Invalid = Vec<(String, String)>;
+
+/// Decode stored documents in parallel; the malformed ones are reported (id, why), in order.
+fn decode(documents: &Documents) -> (Vec<Incident>, Invalid) {
+    let decoded: Vec<Result<Incident, (String, String)>> = documents
+        .par_iter()
+        .map(|(id, body)| {
+            incident_from_json(body, &format!("store[{id}]"))
+                .map_err(|violations| (id.clone(), model::error_message(&violations)))
+        })
+        .collect();
+    let mut incidents = Vec::with_capacity(decoded.len());
+    let mut invalid = Vec::new();
+    for result in decoded {
+        match result {
+            Ok(incident) => incidents.push(incident),
+            Err(bad) => invalid.push(bad),
+        }
+    }
+    (incidents, invalid)
+}
+
+fn keying_of(key: &[u8]) -> PyResult<Keying> {
+    let bytes: [u8; 16] = key
+        .try_into()
+        .map_err(|_| PyValueError::new_err("the deployment key must be 16 bytes"))?;
+    Ok(Keying::from_bytes(bytes))
+}
+
+/// An immutable index of incident parties.
+#[pyclass(name = "Snapshot", frozen, module = "index._core")]
+pub struct PySnapshot {
+    inner: Arc<Snapshot>,
+}
+
+#[pymethods]
+impl PySnapshot {
+    /// Build from stored documents ((incident id, JSON bytes) in store order); also the
+    /// documents that did not decode, as (id, reason).
+    #[staticmethod]
+    fn build(
+        py: Python<'_>,
+        documents: Documents,
+        key: &[u8],
+        generation: u64,
+    ) -> PyResult<(PySnapshot, Invalid)> {
+        let keying = keying_of(key)?;
+        let (snapshot, invalid) = py.detach(|| {
+            let (incidents, invalid) = decode(&documents);
+            drop(documents);
+            (Snapshot::build(&incidents, keying, generation), invalid)
+        });
+        Ok((
+            PySnapshot {
+                inner: Arc::new(snapshot),
+            },
+            invalid,
+        ))
+    }
+
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.inner.generation
+    }
+
+    #[getter]
+    fn incident_count(&self) -> usize {
+        self.inner.incident_count()
+    }
+
+    #[getter]
+    fn party_count(&self) -> usize {
+        self.inner.party_count()
+    }
+
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.nbytes()
+    }
+}
+
+/// A snapshot with its delta: what screening reads.
+#[pyclass(name = "View", frozen, module = "index._core")]
+pub struct PyView {
+    inner: View,
+}
+
+fn screen_one(
+    view: &View,
+    request: &[u8],
+    policy: &Policy,
+    today: i32,
+    age: f64,
+) -> Result<Vec<u8>, Vec<FieldViolation>> {
+    let message = proto::ScreenRequest::decode(request).map_err(|e| {
+        vec![FieldViolation {
+            field: String::new(),
+            description: format!("not a ScreenRequest: {e}"),
+        }]
+    })?;
+    let query = model::validate_request(&message)?;
+    let verdicts = view.screen(std::slice::from_ref(&query), policy, today);
+    Ok(response_of(&verdicts[0], age).encode_to_vec())
+}
+
+fn screen_batch(
+    view: &View,
+    request: &[u8],
+    policy: &Policy,
+    today: i32,
+    age: f64,
+    max_items: usize,
+) -> Result<Vec<u8>, Vec<FieldViolation>> {
+    let message = proto::ScreenBatchRequest::decode(request).map_err(|e| {
+        vec![FieldViolation {
+            field: String::new(),
+            description: format!("not a ScreenBatchRequest: {e}"),
+        }]
+    })?;
+    if message.items.len() > max_items {
+        return Err(vec![FieldViolation {
+            field: "items".into(),
+            description: format!("at most {max_items} per request"),
+        }]);
+    }
+    let mut entries: Vec<proto::ScreenBatchEntry> = Vec::with_capacity(message.items.len());
+    let mut valid = Vec::new();
+    let mut positions = Vec::new();
+    for (i, item) in message.items.iter().enumerate() {
+        match model::validate_request(item) {
+            Ok(query) => {
+                valid.push(query);
+                positions.push(i);
+            }
+            Err(violations) => entries.push(proto::ScreenBatchEntry {
+                index: i as i32,
+                outcome: Some(proto::screen_batch_entry::Outcome::Error(
+                    model::item_error(&violations),
+                )),
+            }),
+        }
+    }
+    let verdicts = view.screen(&valid, policy, today);
+    for (i, verdict) in positions.into_iter().zip(&verdicts) {
+        entries.push(proto::ScreenBatchEntry {
+            index: i as i32,
+            outcome: Some(proto::screen_batch_entry::Outcome::Verdict(response_of(
+                verdict, age,
+            ))),
+        });
+    }
+    entries.sort_by_key(|e| e.index);
+    Ok(proto::ScreenBatchResponse { entries }.encode_to_vec())
+}
+
+#[pymethods]
+impl PyView {
+    #[new]
+    fn new(snapshot: &PySnapshot) -> PyView {
+        PyView {
+            inner: View::of(Arc::clone(&snapshot.inner)),
+        }
+    }
+
+    /// A new view with these stored documents upserted and these ids deleted; also the
+    /// documents that did not decode (their ids keep what the index had for them).
+    fn apply(
+        &self,
+        py: Python<'_>,
+        documents: Documents,
+        deletions: Vec<String>,
+        generation: u64,
+    ) -> (PyView, Invalid) {
+        let (view, invalid) = py.detach(|| {
+            let (incidents, invalid) = decode(&documents);
+            (self.inner.apply(incidents, &deletions, generation), invalid)
+        });
+        (PyView { inner: view }, invalid)
+    }
+
+    /// Screen one serialized ScreenRequest; the serialized ScreenResponse. An invalid request
+    /// raises index.errors.ValidationError naming every offending field.
+    fn screen<'py>(
+        &self,
+        py: Python<'py>,
+        request: &[u8],
+        policy: &PyPolicy,
+        today: i32,
+        age_seconds: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let result =
+            py.detach(|| screen_one(&self.inner, request, &policy.inner, today, age_seconds));
+        match result {
+            Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
+            Err(violations) => Err(validation_error(py, &violations)),
+        }
+    }
+
+    /// Screen a serialized ScreenBatchRequest; the serialized ScreenBatchResponse (a bad item
+    /// gets its own error entry and never fails the others).
+    fn screen_batch<'py>(
+        &self,
+        py: Python<'py>,
+        request: &[u8],
+        policy: &PyPolicy,
+        today: i32,
+        age_seconds: f64,
+        max_items: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let result = py.detach(|| {
+            screen_batch(
+                &self.inner,
+                request,
+                &policy.inner,
+                today,
+                age_seconds,
+                max_items,
+            )
+        });
+        match result {
+            Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
+            Err(violations) => Err(validation_error(py, &violations)),
+        }
+    }
+
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.inner.generation
+    }
+
+    #[getter]
+    fn incident_count(&self) -> usize {
+        self.inner.incident_count()
+    }
+
+    #[getter]
+    fn party_count(&self) -> usize {
+        self.inner.party_count()
+    }
+
+    #[getter]
+    fn delta_changes(&self) -> usize {
+        self.inner.delta.len()
+    }
+
+    fn snapshot(&self) -> PySnapshot {
+        PySnapshot {
+            inner: Arc::clone(&self.inner.base),
+        }
+    }
+}
+
+/// The proto fields the core knows: (message, field, number), for the drift test.
+#[pyfunction]
+fn proto_fields(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let rows: Vec<Bound<'_, PyTuple>> = proto::message_fields()
+        .into_iter()
+        .map(|(m, f, n)| {
+            PyTuple::new(
+                py,
+                [
+                    m.into_pyobject(py)?.into_any(),
+                    f.into_pyobject(py)?.into_any(),
+                    n.into_pyobject(py)?.into_any(),
+                ],
+            )
+        })
+        .collect::<PyResult<_>>()?;
+    PyList::new(py, rows)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyPolicy>()?;
+    m.add_class::<PySnapshot>()?;
+    m.add_class::<PyView>()?;
+    m.add_function(wrap_pyfunction!(proto_fields, m)?)?;
+    Ok(())
+}

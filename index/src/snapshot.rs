@@ -1,0 +1,359 @@
+//! The immutable Snapshot: every field a verdict needs in flat columns, every key (names,
+//! identifiers, H3 cells) in one postings table. Built in bulk, in parallel; never changed;
+//! readers share it without locks.
+
+use rayon::prelude::*;
+
+use crate::geo::{self, AreaIndex};
+use crate::keys::{self, Keying};
+use crate::model::{Incident, IncidentStatus, Party};
+use crate::normalize::{
+    canonical_domain, canonical_email, canonical_phone, normalize_name, normalize_place,
+    normalize_postcode,
+};
+use crate::reasons::Identifier;
+
+/// Separates one party's name forms in its packed names.
+pub const NAME_SEP: char = '\x1e';
+
+/// Many short strings in one UTF-8 buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedStrings {
+    pub blob: Vec<u8>,
+    pub offsets: Vec<u64>,
+}
+
+impl PackedStrings {
+    pub fn new() -> Self {
+        PackedStrings {
+            blob: Vec::new(),
+            offsets: vec![0],
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.blob.extend_from_slice(text.as_bytes());
+        self.offsets.push(self.blob.len() as u64);
+    }
+
+    pub fn get(&self, i: usize) -> &str {
+        let bytes = &self.blob[self.offsets[i] as usize..self.offsets[i + 1] as usize];
+        std::str::from_utf8(bytes).expect("packed strings hold UTF-8 by construction")
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn nbytes(&self) -> usize {
+        self.blob.len() + self.offsets.len() * 8
+    }
+}
+
+/// 64-bit keys to ascending party ids (CSR layout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Postings {
+    pub keys: Vec<u64>,
+    pub starts: Vec<u32>,
+    pub values: Vec<u32>,
+}
+
+impl Postings {
+    /// From (key, party) pairs, duplicates allowed.
+    pub fn build(mut pairs: Vec<(u64, u32)>) -> Self {
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        let mut keys = Vec::new();
+        let mut starts = Vec::new();
+        let mut values = Vec::with_capacity(pairs.len());
+        for (i, &(key, party)) in pairs.iter().enumerate() {
+            if keys.last() != Some(&key) {
+                keys.push(key);
+                starts.push(i as u32);
+            }
+            values.push(party);
+        }
+        starts.push(values.len() as u32);
+        Postings {
+            keys,
+            starts,
+            values,
+        }
+    }
+
+    /// The party ids filed under `key` (empty when absent).
+    pub fn get(&self, key: u64) -> &[u32] {
+        match self.keys.binary_search(&key) {
+            Ok(i) => &self.values[self.starts[i] as usize..self.starts[i + 1] as usize],
+            Err(_) => &[],
+        }
+    }
+
+    pub fn nbytes(&self) -> usize {
+        self.keys.len() * 8 + self.starts.len() * 4 + self.values.len() * 4
+    }
+}
+
+pub fn country_code(code: &str) -> u16 {
+    let bytes = code.as_bytes();
+    if bytes.len() == 2 {
+        (u16::from(bytes[0]) << 8) | u16::from(bytes[1])
+    } else {
+        0
+    }
+}
+
+pub fn country_text(code: u16) -> String {
+    if code == 0 {
+        return String::new();
+    }
+    let bytes = [(code >> 8) as u8, (code & 0xFF) as u8];
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A party's identifiers in canonical form, with their kinds (phones, then e-mails, then web
+/// domains, in the party's order).
+pub fn identifiers_of(party: &Party) -> Vec<(Identifier, String)> {
+    let mut found = Vec::new();
+    for raw in &party.phones {
+        if let Some(phone) = canonical_phone(raw, &party.country_code) {
+            found.push((Identifier::Phone, phone));
+        }
+    }
+    for raw in &party.emails {
+        if let Some(email) = canonical_email(raw) {
+            found.push((Identifier::Email, email));
+        }
+    }
+    for raw in &party.web_domains {
+        if let Some(domain) = canonical_domain(raw) {
+            found.push((Identifier::Domain, domain));
+        }
+    }
+    found
+}
+
+/// One incident party prepared for the columns, built in parallel.
+struct PartyRow {
+    role: u8,
+    lat: f64,
+    lon: f64,
+    country: u16,
+    postcode: u32,
+    city: u32,
+    names: String,
+    keys: Vec<u64>,
+    area: Option<Vec<[f64; 2]>>,
+}
+
+fn party_row(keying: &Keying, party: &Party) -> PartyRow {
+    let mut names = String::new();
+    let mut keys = Vec::new();
+    for raw in party.names() {
+        let name = normalize_name(raw);
+        if name.tokens.is_empty() {
+            continue;
+        }
+        if !names.is_empty() {
+            names.push(NAME_SEP);
+        }
+        names.push_str(&name.core);
+        keys::index_name_keys(keying, &name, &mut keys);
+    }
+    for (kind, value) in identifiers_of(party) {
+        keys.push(keying.key(kind.family(), &value));
+    }
+    let (lat, lon) = match party.location {
+        Some(loc) => {
+            if let Some(cell) = geo::cell_of(loc.lat, loc.lon) {
+                keys.push(cell ^ keys::CELL);
+            }
+            (loc.lat, loc.lon)
+        }
+        None => (f64::NAN, f64::NAN),
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    PartyRow {
+        role: party.role.code(),
+        lat,
+        lon,
+        country: country_code(&party.country_code),
+        postcode: keying.place(&normalize_postcode(&party.postcode)),
+        city: keying.place(&normalize_place(&party.city)),
+        names,
+        keys,
+        area: party
+            .area
+            .as_ref()
+            .map(|vertices| vertices.iter().map(|v| [v.lat, v.lon]).collect()),
+    }
+}
+
+/// An immutable index of incident parties.
+pub struct Snapshot {
+    pub generation: u64,
+    pub keying: Keying,
+    pub incident_ids: PackedStrings,
+    /// Keyed hashes of the incident ids, ascending, and the row of each.
+    pub id_hashes: Vec<u64>,
+    pub id_rows: Vec<u32>,
+    pub versions: Vec<i64>,
+    pub kinds: Vec<u8>,
+    pub substances: Vec<u8>,
+    pub channels: Vec<u8>,
+    pub reported_on: Vec<i32>,
+    pub reporting_countries: Vec<u16>,
+    pub agency_ids: Vec<u32>,
+    pub agencies: PackedStrings,
+    pub contact_refs: PackedStrings,
+    pub party_incident: Vec<u32>,
+    pub party_role: Vec<u8>,
+    pub party_lat: Vec<f64>,
+    pub party_lon: Vec<f64>,
+    pub party_country: Vec<u16>,
+    pub party_postcode: Vec<u32>,
+    pub party_city: Vec<u32>,
+    pub party_names: PackedStrings,
+    pub postings: Postings,
+    pub areas: AreaIndex,
+    pub log_parties: f64,
+}
+
+impl Snapshot {
+    /// Index every active incident, in order; retracted ones are left out and never match.
+    pub fn build(incidents: &[Incident], keying: Keying, generation: u64) -> Snapshot {
+        let active: Vec<&Incident> = incidents
+            .iter()
+            .filter(|i| i.status != IncidentStatus::Retracted)
+            .collect();
+        let rows: Vec<Vec<PartyRow>> = active
+            .par_iter()
+            .map(|incident| {
+                incident
+                    .parties
+                    .iter()
+                    .map(|p| party_row(&keying, p))
+                    .collect()
+            })
+            .collect();
+        let party_total: usize = rows.iter().map(Vec::len).sum();
+        let mut s = Snapshot {
+            generation,
+            keying,
+            incident_ids: PackedStrings::new(),
+            id_hashes: Vec::with_capacity(active.len()),
+            id_rows: Vec::new(),
+            versions: Vec::with_capacity(active.len()),
+            kinds: Vec::with_capacity(active.len()),
+            substances: Vec::with_capacity(active.len()),
+            channels: Vec::with_capacity(active.len()),
+            reported_on: Vec::with_capacity(active.len()),
+            reporting_countries: Vec::with_capacity(active.len()),
+            agency_ids: Vec::with_capacity(active.len()),
+            agencies: PackedStrings::new(),
+            contact_refs: PackedStrings::new(),
+            party_incident: Vec::with_capacity(party_total),
+            party_role: Vec::with_capacity(party_total),
+            party_lat: Vec::with_capacity(party_total),
+            party_lon: Vec::with_capacity(party_total),
+            party_country: Vec::with_capacity(party_total),
+            party_postcode: Vec::with_capacity(party_total),
+            party_city: Vec::with_capacity(party_total),
+            party_names: PackedStrings::new(),
+            postings: Postings::default(),
+            areas: AreaIndex::empty(),
+            log_parties: 0.0,
+        };
+        let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
+        let mut pairs: Vec<(u64, u32)> = Vec::new();
+        let (mut area_parties, mut area_ends, mut area_vertices) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(active.len());
+        for (row, (incident, parties)) in active.iter().zip(rows).enumerate() {
+            let row = row as u32;
+            s.incident_ids.push(&incident.incident_id);
+            hashes.push((keying.hash(&incident.incident_id), row));
+            s.contact_refs.push(&incident.contact_ref);
+            s.versions.push(incident.version);
+            s.kinds.push(incident.kind.code());
+            s.substances.push(incident.substance_class.code());
+            s.channels.push(incident.channel.code());
+            s.reported_on.push(incident.reported_on);
+            s.reporting_countries
+                .push(country_code(&incident.reporting_country));
+            let next = agency_index.len() as u32;
+            let agency = *agency_index
+                .entry(incident.agency.as_str())
+                .or_insert_with(|| {
+                    s.agencies.push(&incident.agency);
+                    next
+                });
+            s.agency_ids.push(agency);
+            for party in parties {
+                let pid = s.party_incident.len() as u32;
+                s.party_incident.push(row);
+                s.party_role.push(party.role);
+                s.party_lat.push(party.lat);
+                s.party_lon.push(party.lon);
+                s.party_country.push(party.country);
+                s.party_postcode.push(party.postcode);
+                s.party_city.push(party.city);
+                s.party_names.push(&party.names);
+                pairs.extend(party.keys.iter().map(|&k| (k, pid)));
+                if let Some(vertices) = party.area {
+                    area_parties.push(pid);
+                    area_vertices.extend(vertices);
+                    area_ends.push(area_vertices.len() as u32);
+                }
+            }
+        }
+        hashes.sort_unstable();
+        s.id_hashes = hashes.iter().map(|h| h.0).collect();
+        s.id_rows = hashes.iter().map(|h| h.1).collect();
+        s.postings = Postings::build(pairs);
+        s.areas = AreaIndex::new(area_parties, area_ends, area_vertices);
+        s.log_parties = ((s.party_incident.len().max(1)) as f64 + 1.0).ln();
+        s
+    }
+
+    pub fn incident_count(&self) -> usize {
+        self.incident_ids.len()
+    }
+
+    pub fn party_count(&self) -> usize {
+        self.party_incident.len()
+    }
+
+    /// The row of an incident id, when this snapshot holds it.
+    pub fn row_of(&self, incident_id: &str) -> Option<u32> {
+        let h = self.keying.hash(incident_id);
+        let mut pos = self.id_hashes.partition_point(|&x| x < h);
+        while pos < self.id_hashes.len() && self.id_hashes[pos] == h {
+            let row = self.id_rows[pos];
+            if self.incident_ids.get(row as usize) == incident_id {
+                return Some(row);
+            }
+            pos += 1;
+        }
+        None
+    }
+
+    /// Bytes held in the snapshot's columns (the R-tree included).
+    pub fn nbytes(&self) -> usize {
+        let per_row = 8 + 4 + 8 + 1 + 1 + 1 + 4 + 2 + 4;
+        let per_party = 4 + 1 + 8 + 8 + 2 + 4 + 4;
+        self.incident_count() * per_row
+            + self.party_count() * per_party
+            + self.incident_ids.nbytes()
+            + self.contact_refs.nbytes()
+            + self.agencies.nbytes()
+            + self.party_names.nbytes()
+            + self.postings.nbytes()
+            + self.areas.nbytes()
+    }
+}

@@ -1,0 +1,89 @@
+"""The compiled core behind typed calls, for tools, tests, the CLI and the evaluation.
+
+The service itself hands the core request bytes (service.rpc.servicers); this module turns the
+core's plain data (Incident, Query, Result) into those bytes and back, so everything that
+thinks in plain data screens through the one compiled implementation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from index import _core
+from index.model import Incident, Query, Result
+from index.policy import Policy, policy_json
+from preflight.v1 import preflight_pb2 as pb
+from service.codec import incident_to_json
+from service.rpc import convert
+
+# The keyed hash of index keys (snapshot header). Index keys are not secrets: a key only has
+# to be the same wherever one snapshot is built and read.
+DEFAULT_INDEX_KEY = bytes.fromhex("7072656669676874696e6465786b6579")
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_policy(text: str) -> _core.Policy:
+    return _core.Policy.from_json(text)
+
+
+def compiled_policy(policy: Policy) -> _core.Policy:
+    return _compiled_policy(policy_json(policy))
+
+
+def documents_of(incidents: Iterable[Incident]) -> list[tuple[str, bytes]]:
+    return [(i.incident_id, incident_to_json(i)) for i in incidents]
+
+
+class CompiledView:
+    """An index view of the compiled core, screened with plain data."""
+
+    def __init__(self, view: _core.View) -> None:
+        self.core = view
+
+    @classmethod
+    def build(
+        cls, incidents: Iterable[Incident], generation: int = 0, key: bytes = DEFAULT_INDEX_KEY
+    ) -> CompiledView:
+        snapshot, invalid = _core.Snapshot.build(documents_of(incidents), key, generation)
+        if invalid:
+            raise ValueError(f"incidents that do not validate: {invalid[:3]}")
+        return cls(_core.View(snapshot))
+
+    def apply(
+        self,
+        upserts: Iterable[Incident] = (),
+        deletions: Iterable[str] = (),
+        generation: int | None = None,
+    ) -> CompiledView:
+        next_generation = self.generation + 1 if generation is None else generation
+        view, invalid = self.core.apply(documents_of(upserts), list(deletions), next_generation)
+        if invalid:
+            raise ValueError(f"incidents that do not validate: {invalid[:3]}")
+        return CompiledView(view)
+
+    @property
+    def generation(self) -> int:
+        return self.core.generation
+
+    @property
+    def incident_count(self) -> int:
+        return self.core.incident_count
+
+    @property
+    def party_count(self) -> int:
+        return self.core.party_count
+
+    def screen(self, query: Query, policy: Policy, as_of: date) -> Result:
+        """The explained verdict for one item; ValidationError for an invalid one."""
+        raw = self.core.screen(
+            convert.query_to_pb(query).SerializeToString(),
+            compiled_policy(policy),
+            as_of.toordinal(),
+            0.0,
+        )
+        return convert.result_from_pb(pb.ScreenResponse.FromString(raw))
+
+    def screen_many(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
+        return [self.screen(query, policy, as_of) for query in queries]
