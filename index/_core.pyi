@@ -1,5 +1,6 @@
 """The compiled screening core (Rust, index/src): bytes in, bytes out, the GIL released."""
 
+from os import PathLike
 from typing import final
 
 @final
@@ -21,6 +22,14 @@ class Snapshot:
     ) -> tuple[Snapshot, list[tuple[str, str]]]:
         """From stored documents (incident id, JSON); also the (id, reason) of each document
         that did not decode."""
+    def save(self, path: str | PathLike[str], stamp: bytes) -> None:
+        """Write the snapshot and the caller's stamp to `path` (fsynced)."""
+    @staticmethod
+    def load(path: str | PathLike[str], generation: int) -> tuple[Snapshot, bytes]:
+        """The snapshot kept in `path`, memory-mapped, and its stamp; ValueError saying why a
+        file cannot be used."""
+    @property
+    def key(self) -> bytes: ...
     @property
     def generation(self) -> int: ...
     @property

@@ -1,6 +1,7 @@
 //! The Python surface (`index._core`): the only module that knows Python. Few calls, each
 //! doing a lot: bytes in, bytes out, the GIL released for the work.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use prost::Message;
@@ -14,7 +15,7 @@ use crate::keys::Keying;
 use crate::model::{self, FieldViolation, Incident};
 use crate::policy::Policy;
 use crate::proto;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{file as snapshot_file, Snapshot};
 use crate::verdict::response_of;
 use crate::view::View;
 
@@ -114,6 +115,34 @@ impl PySnapshot {
             },
             invalid,
         ))
+    }
+
+    /// Write this snapshot and the caller's stamp to `path` (fsynced; the caller renames it
+    /// into place).
+    fn save(&self, py: Python<'_>, path: PathBuf, stamp: &[u8]) -> PyResult<()> {
+        py.detach(|| snapshot_file::save(&self.inner, stamp, &path))
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// The snapshot kept in `path` (memory-mapped) and its stamp; ValueError saying why a
+    /// file cannot be used.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf, generation: u64) -> PyResult<(PySnapshot, Vec<u8>)> {
+        let (snapshot, stamp) = py
+            .detach(|| snapshot_file::load(&path, generation))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok((
+            PySnapshot {
+                inner: Arc::new(snapshot),
+            },
+            stamp,
+        ))
+    }
+
+    /// The deployment key its index keys were hashed with.
+    #[getter]
+    fn key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.keying.to_bytes())
     }
 
     #[getter]

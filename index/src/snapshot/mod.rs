@@ -2,6 +2,8 @@
 //! identifiers, H3 cells) in one postings table. Built in bulk, in parallel; never changed;
 //! readers share it without locks.
 
+pub mod file;
+
 use rayon::prelude::*;
 
 use crate::geo::{self, AreaIndex};
