@@ -17,8 +17,10 @@ RUST_SRC := $(wildcard $(CRATE)/src/*.rs $(CRATE)/src/*/*.rs) $(CRATE)/Cargo.tom
 
 $(STAMP): pyproject.toml $(RUST_SRC)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=68' 'setuptools-rust>=1.9'
+	# No build isolation: a rebuild after a change to the core reuses the venv's build tools
+	# (and cargo's incremental state) instead of fetching them into a fresh environment.
+	$(PY) -m pip install --quiet --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv and install Preflight with its dev tools

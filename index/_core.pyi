@@ -47,12 +47,16 @@ class View:
     def apply(
         self, documents: list[tuple[str, bytes]], deletions: list[str], generation: int
     ) -> tuple[View, list[tuple[str, str]]]: ...
-    def screen(self, request: bytes, policy: Policy, today: int, age_seconds: float) -> bytes:
-        """A serialized ScreenResponse for a serialized ScreenRequest; raises
-        index.errors.ValidationError for an invalid one."""
+    def screen(
+        self, request: bytes, policy: Policy, today: int, age_seconds: float
+    ) -> tuple[bytes, Summary]:
+        """A serialized ScreenResponse for a serialized ScreenRequest, and what to record of
+        it; raises index.errors.ValidationError for an invalid request."""
     def screen_batch(
         self, request: bytes, policy: Policy, today: int, age_seconds: float, max_items: int
-    ) -> bytes: ...
+    ) -> tuple[bytes, Summary]:
+        """A serialized ScreenBatchResponse (a bad item gets its own error entry); raises
+        index.errors.ValidationError only when the request is not a batch or too large."""
     @property
     def generation(self) -> int: ...
     @property
@@ -62,6 +66,28 @@ class View:
     @property
     def delta_changes(self) -> int: ...
     def snapshot(self) -> Snapshot: ...
+
+@final
+class Summary:
+    """What the service records of one call's verdicts."""
+
+    def stoplight_counts(self) -> tuple[int, int, int]:
+        """Verdicts by stoplight: (green, amber, red)."""
+    def reason_counts(self) -> list[tuple[str, int]]: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def invalid_items(self) -> int: ...
+    def audit_records(
+        self, key: bytes, at: float, caller: str, request_id: str, rpc: str
+    ) -> list[tuple[str, bytes]]:
+        """Each verdict's audit record: (item id, JSON body)."""
+
+def party_digest(key: bytes, name: str, business_name: str, country_code: str) -> str:
+    """HMAC-SHA256 of the casefolded, space-collapsed party identity (the audit's digest)."""
+
+def count_items(request: bytes) -> int:
+    """Entries of a serialized request's field 1 (a batch's items), without decoding it."""
 
 def proto_fields() -> list[tuple[str, str, int]]:
     """(message, field, number) of every preflight.v1 field the core decodes or encodes."""

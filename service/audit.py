@@ -26,7 +26,7 @@ from typing import Protocol, cast
 import orjson
 import redis
 
-from index.model import Query, Result
+from index import _core
 from service.store.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -65,30 +65,27 @@ def party_digest(key: bytes, name: str, business_name: str, country_code: str) -
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def records_for(  # noqa: PLR0917 - the call's facts, all needed
-    key: bytes, caller: str, request_id: str, rpc: str,
-    queries: Sequence[Query], results: Sequence[Result], at: float,
-) -> list[AuditRecord]:  # fmt: skip
-    return [
-        AuditRecord(
-            at=at,
-            caller=caller,
-            request_id=request_id,
-            rpc=rpc,
-            item_id=query.item_id,
-            party_digests=tuple(
-                party_digest(key, p.name, p.business_name, p.country_code) for p in query.parties
-            ),
-            stoplight=result.stoplight.name,
-            score=round(result.score, 2),
-            incident_ids=tuple(
-                dict.fromkeys(m.incident.incident_id for p in result.parties for m in p.matches)
-            ),
-            generation=result.generation,
-            policy_version=result.policy_version,
-        )
-        for query, result in zip(queries, results, strict=True)
-    ]
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """One call's verdicts, waiting to be audited: the core's summary and the call's facts."""
+
+    summary: _core.Summary
+    at: float
+    caller: str
+    request_id: str
+    rpc: str
+
+
+# A stored audit record: (at, caller, item id, the AuditRecord's JSON).
+AuditRow = tuple[float, str, str, bytes]
+
+
+def rows_of(key: bytes, screened: Screened) -> list[AuditRow]:
+    """The audit rows of a call's verdicts (their party digests keyed with `key`)."""
+    records = screened.summary.audit_records(
+        key, screened.at, screened.caller, screened.request_id, screened.rpc
+    )
+    return [(screened.at, screened.caller, item_id, body) for item_id, body in records]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +98,7 @@ class AuditQuery:
 
 
 class AuditSink(Protocol):
-    def write(self, records: Sequence[AuditRecord]) -> None: ...
+    def write(self, rows: Sequence[AuditRow]) -> None: ...
     def query(self, query: AuditQuery) -> list[AuditRecord]: ...
     def purge(self, before: float) -> int: ...
     def close(self) -> None: ...
@@ -139,13 +136,12 @@ class SqliteAuditSink:
             self._local.db = db
         return db
 
-    def write(self, records: Sequence[AuditRecord]) -> None:
+    def write(self, rows: Sequence[AuditRow]) -> None:
         try:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
-                "INSERT INTO audit (at, caller, item_id, body) VALUES (?, ?, ?, ?)",
-                [(r.at, r.caller, r.item_id, r.to_json()) for r in records],
+                "INSERT INTO audit (at, caller, item_id, body) VALUES (?, ?, ?, ?)", rows
             )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -185,11 +181,11 @@ class RedisAuditSink:
         self._redis = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
         self._stream = f"{prefix}audit"
 
-    def write(self, records: Sequence[AuditRecord]) -> None:
+    def write(self, rows: Sequence[AuditRow]) -> None:
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for r in records:
-                pipe.xadd(self._stream, {"body": r.to_json()})
+            for _, _, _, body in rows:
+                pipe.xadd(self._stream, {"body": body})
             pipe.execute()
         except redis.RedisError as exc:
             raise StoreError(f"audit write failed: {exc}") from exc
@@ -230,7 +226,9 @@ def open_audit(store_url: str, redis_prefix: str) -> AuditSink:
 
 
 class AuditLog:
-    """The bounded buffer between request threads and the sink, and its writer thread."""
+    """The bounded buffer between request threads and the sink, and its writer thread. Calls'
+    verdicts wait as the core's summaries; the writer makes their records (digests keyed with
+    `key`) and writes them."""
 
     def __init__(
         self,
@@ -239,45 +237,62 @@ class AuditLog:
         retention_years: float,
         on_dropped: Callable[[int], None] = lambda n: None,
         on_written: Callable[[int], None] = lambda n: None,
+        *,
+        key: bytes = b"",
     ) -> None:
         self._sink = sink
         self._max_pending = max_pending
         self._retention_s = retention_years * SECONDS_PER_YEAR
         self._on_dropped = on_dropped
         self._on_written = on_written
-        self._pending: list[AuditRecord] = []
+        self._key = key
+        self._pending: list[Screened] = []
+        self._pending_items = 0
+        self._unwritten: list[AuditRow] = []  # made, but the sink refused them
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0
 
-    def append(self, records: Sequence[AuditRecord]) -> None:
-        """Never blocks on I/O: what does not fit the buffer is dropped and counted."""
+    def append(self, screened: Screened) -> None:
+        """Never blocks on I/O: a call whose verdicts do not fit the buffer is dropped and
+        counted."""
+        items = screened.summary.items
         with self._lock:
-            room = self._max_pending - len(self._pending)
-            kept = records[: max(room, 0)]
-            self._pending.extend(kept)
-            lost = len(records) - len(kept)
-            self.dropped += lost
-        if lost:
-            self._on_dropped(lost)
+            kept = self._pending_items + len(self._unwritten) + items <= self._max_pending
+            if kept:
+                self._pending.append(screened)
+                self._pending_items += items
+            else:
+                self.dropped += items
+        if not kept:
+            self._on_dropped(items)
 
-    def _take(self) -> list[AuditRecord]:
+    def _take(self) -> list[AuditRow]:
         with self._lock:
-            taken, self._pending = self._pending, []
-        return taken
+            taken, self._pending, self._pending_items = self._pending, [], 0
+            rows, self._unwritten = self._unwritten, []
+        for screened in taken:
+            rows += rows_of(self._key, screened)
+        return rows
 
     def flush(self) -> None:
         """Write what is pending; on a store error keep it for the next flush (bounded)."""
-        batch = self._take()
-        if not batch:
+        rows = self._take()
+        if not rows:
             return
         try:
-            self._sink.write(batch)
-            self._on_written(len(batch))
+            self._sink.write(rows)
+            self._on_written(len(rows))
         except StoreError as exc:
             log.warning("audit write failed; retrying", extra={"error": str(exc)})
-            self.append(batch)  # back in front of the limit: drops count if the store stays out
+            with self._lock:
+                room = max(self._max_pending - self._pending_items, 0)
+                self._unwritten = rows[:room] + self._unwritten
+                lost = len(rows) - min(room, len(rows))
+                self.dropped += lost
+            if lost:
+                self._on_dropped(lost)
 
     def _run(self) -> None:
         last_purge = 0.0

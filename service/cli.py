@@ -50,7 +50,6 @@ from service.metrics import (
 from service.refresh import IndexHolder
 from service.rpc.server import new_holder, server_credentials, start_server
 from service.settings import Settings, SettingsError, load_settings
-from service.snapshot_file import SnapshotFileError, keep_hash_seed
 from service.store import open_store
 from service.store.base import PutOutcome, StoreError
 from service.workers import default_workers, run_workers
@@ -124,12 +123,6 @@ def serve(
     settings = _settings(config, store_url=store_url, listen=listen, workers=workers,
                          metrics_listen=metrics_listen,
                          allow_plaintext=1 if allow_plaintext else None)  # fmt: skip
-    if folder := settings.snapshot_folder():  # a file's keys hold only under its hash seed
-        try:
-            keep_hash_seed(folder)
-        except (OSError, SnapshotFileError) as exc:
-            click.echo(f"snapshot files off: no hash seed in {folder} ({exc})",
-                       err=True)  # fmt: skip
     try:  # refuse a bad security setup before loading anything
         server_credentials(settings)
         access = load_access(settings.callers_file, settings.rate_limit_per_s,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import grpc
@@ -28,8 +27,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from index.model import ReasonCode, Result, Stoplight
+from index import _core
+from index.model import Stoplight
 from service.refresh import IndexStatus
+
+_STOPLIGHT_NAMES = ("GREEN", "AMBER", "RED")  # the order of Summary.stoplight_counts
 
 # The latency SLO: 99% of unary Screen calls answered within this many seconds. One histogram
 # bucket sits exactly on it, so the SLO ratio needs no interpolation.
@@ -215,16 +217,16 @@ class ServerMetrics:
             self.items.labels(rpc)
             self.invalid_items.labels(rpc)
 
-    def observe_verdicts(self, rpc: str, results: Sequence[Result], invalid_items: int) -> None:
-        """Count a request's verdicts: one increment per label, however large the batch."""
-        self.items.labels(rpc).inc(len(results) + invalid_items)
-        if invalid_items:
-            self.invalid_items.labels(rpc).inc(invalid_items)
-        for stoplight, count in Tally(r.stoplight.name for r in results).items():
-            self.verdicts.labels(stoplight).inc(count)
-        reasons: Tally[ReasonCode] = Tally(code for r in results for code in r.reasons)
-        for reason, count in reasons.items():
-            self.matches.labels(reason.value).inc(count)
+    def observe_summary(self, rpc: str, summary: _core.Summary) -> None:
+        """Count a call's verdicts: one increment per label, however large the batch."""
+        self.items.labels(rpc).inc(summary.items + summary.invalid_items)
+        if summary.invalid_items:
+            self.invalid_items.labels(rpc).inc(summary.invalid_items)
+        for stoplight, count in zip(_STOPLIGHT_NAMES, summary.stoplight_counts(), strict=True):
+            if count:
+                self.verdicts.labels(stoplight).inc(count)
+        for reason, count in summary.reason_counts():
+            self.matches.labels(reason).inc(count)
 
     def observe_index_event(self, event: str, fields: Mapping[str, object]) -> None:
         if event == "index built":

@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from index.errors import ValidationError
-from index.model import Incident
-from index.snapshot import IndexView, Snapshot, build_snapshot
+from index import _core
+from service.settings import DEFAULT_INDEX_KEY
 from service.snapshot_file import SnapshotFileError, SnapshotFiles, Stamp
-from service.store.base import ChangeBatch, IncidentStore, StoreError, change_name
+from service.store.base import ChangeBatch, IncidentStore, RawDocument, StoreError, change_name
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,6 @@ def _trim_heap() -> None:
             libc.malloc_trim(0)
 
 
-class BuildError(Exception):
-    """A build outside this process did not give a snapshot file."""
-
-
 class IndexHolder:
     def __init__(
         self,
@@ -67,21 +62,20 @@ class IndexHolder:
         compact_after: int = 5_000,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         snapshot_files: SnapshotFiles | None = None,
-        build_elsewhere: Callable[[], int] | None = None,
         identity_check_s: float = 10.0,
+        key: bytes = DEFAULT_INDEX_KEY,
     ) -> None:
-        """`build_elsewhere`, with `snapshot_files`, builds the store's snapshot file outside
-        this process (returning how many malformed documents it skipped); the holder then
-        loads the file, and builds in process only when that fails."""
+        """`key`: the deployment's index key (16 bytes), which every snapshot it builds is
+        keyed under."""
         self._store = store
         self._files = snapshot_files
-        self._build_elsewhere = build_elsewhere if snapshot_files is not None else None
+        self._key = key
         self._poll_interval_s = poll_interval_s
         self._compact_after = compact_after
         self._listeners: list[Callable[[str, dict[str, object]], None]] = []
         if on_event is not None:
             self._listeners.append(on_event)
-        self._view: IndexView | None = None
+        self._view: _core.View | None = None
         self._cursor = ""
         self._cursor_change = ""  # what the feed recorded at the cursor (store.change_at)
         self._identity_check_s = identity_check_s
@@ -99,24 +93,23 @@ class IndexHolder:
         self._last_error = ""
         self._invalid_documents = 0
 
-    def _skip_invalid(self, incident_id: str, error: ValidationError) -> None:
-        """A malformed stored document is skipped, counted and reported; it never stops a
+    def _skip_invalid(self, invalid: Sequence[tuple[str, str]]) -> None:
+        """Malformed stored documents are skipped, counted and reported; they never stop a
         build or the tailer."""
-        self._invalid_documents += 1
-        self._emit("invalid document skipped", {"incident_id": incident_id, "error": str(error)})
+        self._invalid_documents += len(invalid)
+        for incident_id, error in invalid:
+            self._emit("invalid document skipped", {"incident_id": incident_id, "error": error})
 
-    def _fetch(self, changed: Iterable[str]) -> tuple[list[str], dict[str, Incident]]:
-        """The changed ids to apply and their stored incidents. An id whose document is
-        malformed is left out: the index keeps what it had for it."""
+    def _with_changes(self, view: _core.View, changed: Iterable[str]) -> _core.View:
+        """The view with the stored state of the changed ids: present ones upserted, absent
+        ones deleted. A malformed document is left out: the index keeps what it had for it."""
         ids = list(dict.fromkeys(changed))
-        invalid: set[str] = set()
-
-        def skip(incident_id: str, error: ValidationError) -> None:
-            invalid.add(incident_id)
-            self._skip_invalid(incident_id, error)
-
-        found = self._store.get_many(ids, skip)
-        return [i for i in ids if i not in invalid], found
+        documents: list[RawDocument] = self._store.documents(ids)
+        present = {incident_id for incident_id, _ in documents}
+        deleted = [i for i in ids if i not in present]
+        updated, invalid = view.apply(documents, deleted, self._next_generation())
+        self._skip_invalid(invalid)
+        return updated
 
     def add_listener(self, on_event: Callable[[str, dict[str, object]], None]) -> None:
         """Also tell `on_event` what happens (a worker adds its metrics after the fork)."""
@@ -133,7 +126,7 @@ class IndexHolder:
         return self._store
 
     @property
-    def view(self) -> IndexView | None:
+    def view(self) -> _core.View | None:
         return self._view
 
     def status(self) -> IndexStatus:
@@ -142,7 +135,7 @@ class IndexHolder:
             loaded=view is not None,
             generation=view.generation if view else 0,
             incidents=view.incident_count if view else 0,
-            delta_changes=len(view.delta) if view else 0,
+            delta_changes=view.delta_changes if view else 0,
             store_cursor=self._cursor,
             built_at=self._built_at,
             build_seconds=self._build_seconds,
@@ -160,54 +153,29 @@ class IndexHolder:
         self._generation += 1
         return self._generation
 
-    def _build(self, *, file_required: bool = False) -> tuple[IndexView, str, str]:
+    def _build(self) -> tuple[_core.View, str, str]:
         """A fresh view, the cursor it was built from, and the change the feed recorded there."""
-        if self._build_elsewhere is not None:
-            built = self._built_elsewhere()
-            if built is not None:
-                return built
         store_id = self._store.store_id() if self._files else ""
         cursor = self._store.current_cursor()  # before the load: nothing is missed
         cursor_change = self._store.change_at(cursor)
         started = time.perf_counter()
-        snapshot = build_snapshot(
-            self._store.iter_all(self._skip_invalid), generation=self._next_generation()
-        )
+        documents = list(self._store.iter_documents())
+        read_s = time.perf_counter() - started
+        snapshot, invalid = _core.Snapshot.build(documents, self._key, self._next_generation())
+        del documents
         seconds = time.perf_counter() - started
         self._build_seconds = seconds
+        self._skip_invalid(invalid)
         _trim_heap()
-        self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds})
+        self._emit("index built", {"incidents": snapshot.incident_count, "seconds": seconds,
+                                   "reading_store_s": read_s})  # fmt: skip
         if self._files is not None:
             stamp = Stamp(store_id, cursor, time.time(), seconds, snapshot.incident_count,
                           cursor_change)  # fmt: skip
-            if not self._save(snapshot, stamp) and file_required:
-                raise BuildError("the snapshot file was not written")
-        return IndexView.of(snapshot), cursor, cursor_change
+            self._save(snapshot, stamp)
+        return _core.View(snapshot), cursor, cursor_change
 
-    def _built_elsewhere(self) -> tuple[IndexView, str, str] | None:
-        """The snapshot built outside this process, or None (told why) to build here."""
-        assert self._build_elsewhere is not None and self._files is not None
-        started = time.perf_counter()
-        try:
-            invalid = self._build_elsewhere()
-            snapshot, stamp = self._files.load(self._store.store_id(), self._next_generation())
-        except (BuildError, SnapshotFileError) as exc:
-            self._emit("index build elsewhere failed", {"error": str(exc)})
-            return None
-        self._invalid_documents += invalid
-        self._build_seconds = stamp.build_seconds
-        self._emit("index built", {"incidents": snapshot.incident_count,
-                   "seconds": stamp.build_seconds, "where": "child process",
-                   "seconds_to_hand_over": time.perf_counter() - started})  # fmt: skip
-        return IndexView.of(snapshot), stamp.cursor, stamp.cursor_change
-
-    def build_file(self) -> None:
-        """Build from the store into the snapshot file (what a build process does, with a
-        holder that has no `build_elsewhere`); raises BuildError when the file could not be
-        written."""
-        self._build(file_required=True)
-
-    def _save(self, snapshot: Snapshot, stamp: Stamp) -> bool:
+    def _save(self, snapshot: _core.Snapshot, stamp: Stamp) -> bool:
         """Keep the build for the next start; a file that cannot be written costs only that."""
         assert self._files is not None
         started = time.perf_counter()
@@ -239,7 +207,7 @@ class IndexHolder:
             )
             self._emit("snapshot file not used", {"reason": reason})
             return False
-        caught_up = self._caught_up(IndexView.of(snapshot), stamp.cursor, stamp.cursor_change)
+        caught_up = self._caught_up(_core.View(snapshot), stamp.cursor, stamp.cursor_change)
         if caught_up is None:
             return False
         view, cursor, cursor_change, changes = caught_up
@@ -258,8 +226,8 @@ class IndexHolder:
         return True
 
     def _caught_up(
-        self, view: IndexView, cursor: str, cursor_change: str
-    ) -> tuple[IndexView, str, str, int] | None:
+        self, view: _core.View, cursor: str, cursor_change: str
+    ) -> tuple[_core.View, str, str, int] | None:
         """The view with every change since `cursor`, applied in one step; None when the
         feed cannot serve the cursor any more, or holds more than a compaction's worth (a
         fresh build is then the cheaper way)."""
@@ -279,8 +247,7 @@ class IndexHolder:
                 self._emit("snapshot file not used", {"reason": "too far behind the store"})
                 return None
         if changed:
-            ids, found = self._fetch(changed)
-            view = _with_changes(view, ids, found, self._next_generation())
+            view = self._with_changes(view, changed)
         return view, cursor, cursor_change, len(changed)
 
     def load(self) -> None:
@@ -325,12 +292,11 @@ class IndexHolder:
             return 0
 
     def _apply(self, batch: ChangeBatch) -> int:
-        ids, found = self._fetch(c.incident_id for c in batch.changes)
         with self._lock:
             view = self._view
             if view is None:
                 return 0
-            self._view = _with_changes(view, ids, found, self._next_generation())
+            self._view = self._with_changes(view, (c.incident_id for c in batch.changes))
             last = batch.changes[-1]
             self._cursor = batch.cursor
             self._cursor_change = change_name(last.incident_id, last.version)
@@ -360,9 +326,8 @@ class IndexHolder:
             replay = self._store.changes_since(cursor, limit=1_000_000)
             if replay.reset:
                 return  # the tailer's next poll reloads in full
-            ids, found = self._fetch(c.incident_id for c in replay.changes)
-            if ids:
-                view = _with_changes(view, ids, found, self._next_generation())
+            if replay.changes:
+                view = self._with_changes(view, (c.incident_id for c in replay.changes))
             self._view = view
             if replay.changes:
                 last = replay.changes[-1]
@@ -392,7 +357,7 @@ class IndexHolder:
             view = self._view
             if (
                 view is not None
-                and len(view.delta) >= self._compact_after
+                and view.delta_changes >= self._compact_after
                 and not self._compacting.is_set()
             ):
                 self._compacting.set()
@@ -422,14 +387,3 @@ class IndexHolder:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5.0)
-
-
-def _with_changes(
-    view: IndexView, ids: Sequence[str], found: dict[str, Incident], generation: int
-) -> IndexView:
-    """The view with the stored state of `ids`: present ones upserted, absent ones deleted."""
-    return view.apply(
-        upserts=[found[i] for i in ids if i in found],
-        deletions=[i for i in ids if i not in found],
-        generation=generation,
-    )

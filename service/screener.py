@@ -17,10 +17,7 @@ from index.policy import Policy, policy_json
 from preflight.v1 import preflight_pb2 as pb
 from service.codec import incident_to_json
 from service.rpc import convert
-
-# The keyed hash of index keys (snapshot header). Index keys are not secrets: a key only has
-# to be the same wherever one snapshot is built and read.
-DEFAULT_INDEX_KEY = bytes.fromhex("7072656669676874696e6465786b6579")
+from service.settings import DEFAULT_INDEX_KEY
 
 
 @functools.lru_cache(maxsize=16)
@@ -77,7 +74,7 @@ class CompiledView:
 
     def screen(self, query: Query, policy: Policy, as_of: date) -> Result:
         """The explained verdict for one item; ValidationError for an invalid one."""
-        raw = self.core.screen(
+        raw, _ = self.core.screen(
             convert.query_to_pb(query).SerializeToString(),
             compiled_policy(policy),
             as_of.toordinal(),

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+# The keyed hash of index keys when no index_key is set. Index keys are not secrets: a key only
+# has to be the same wherever one snapshot is built and read.
+DEFAULT_INDEX_KEY = bytes.fromhex("7072656669676874696e6465786b6579")
+
 
 class SettingsError(ValueError):
     """A setting that cannot be used, named."""
@@ -71,15 +75,10 @@ class Settings:
         "Folder for snapshot files (restarts load the last build, then replay the feed); "
         "`auto` = `<file>.snapshots` beside an SQLite store, none for Redis; empty = none.",
     )
-    build_in_child: int = _setting(
-        1,
-        "1 = with `snapshot_dir`, full builds run in a child process and arrive through "
-        "the snapshot file (no GIL contention, no build garbage in the server).",
-    )
-    build_processes: int = _setting(
-        0,
-        "Processes a build in a child splits the store across (merged into one snapshot); "
-        "0 = one per CPU core.",
+    index_key: str = _setting(
+        "",
+        "32 hex digits: the keyed hash of index keys, recorded in snapshot files (a file made "
+        "under another key is rebuilt); empty = the built-in key. Not a secret.",
     )
     poll_interval_s: float = _setting(0.1, "How often the change feed is read (seconds).")
     compact_after: int = _setting(5000, "Changes in the Delta that trigger a background rebuild.")
@@ -91,6 +90,9 @@ class Settings:
     )
     log_format: str = _setting("console", "`console` (readable) or `json`.")
     log_level: str = _setting("info", "debug, info, warning or error.")
+
+    def index_key_bytes(self) -> bytes:
+        return bytes.fromhex(self.index_key) if self.index_key else DEFAULT_INDEX_KEY
 
     def snapshot_folder(self) -> str:
         """Where snapshot files go, `auto` resolved; empty = nowhere."""
@@ -164,8 +166,11 @@ def load_settings(
         raise SettingsError("tls_cert_file and tls_key_file go together")
     if settings.max_concurrent_rpcs < 1 or settings.rate_limit_per_s <= 0:
         raise SettingsError("max_concurrent_rpcs must be at least 1, rate_limit_per_s above 0")
-    if settings.build_processes < 0:
-        raise SettingsError("build_processes must be at least 0")
+    try:
+        if len(settings.index_key_bytes()) != 16:
+            raise ValueError
+    except ValueError as exc:
+        raise SettingsError("index_key must be 32 hex digits (16 bytes)") from exc
     if settings.max_batch_items < 1 or settings.workers < 0:
         raise SettingsError("max_batch_items must be at least 1, workers at least 0")
     return settings

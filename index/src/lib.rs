@@ -16,6 +16,7 @@ pub mod reasons;
 pub mod rounding;
 pub mod scoring;
 pub mod snapshot;
+pub mod summary;
 pub mod verdict;
 pub mod view;
 

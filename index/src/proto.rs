@@ -402,3 +402,61 @@ pub fn message_fields() -> Vec<(&'static str, &'static str, u32)> {
         .flat_map(|(message, fields)| fields.iter().map(move |(f, n)| (*message, *f, *n)))
         .collect()
 }
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7F) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// How many times top-level field `number` occurs in a serialized message, without decoding
+/// it; None for bytes that are not a message.
+pub fn count_field(bytes: &[u8], number: u32) -> Option<usize> {
+    let mut at = 0;
+    let mut count = 0;
+    while at < bytes.len() {
+        let tag = read_varint(bytes, &mut at)?;
+        if tag >> 3 == u64::from(number) {
+            count += 1;
+        }
+        match tag & 7 {
+            0 => {
+                read_varint(bytes, &mut at)?;
+            }
+            1 => at = at.checked_add(8)?,
+            2 => {
+                let len = usize::try_from(read_varint(bytes, &mut at)?).ok()?;
+                at = at.checked_add(len)?;
+            }
+            5 => at = at.checked_add(4)?,
+            _ => return None,
+        }
+        if at > bytes.len() {
+            return None;
+        }
+    }
+    Some(count)
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn counts_a_batchs_items_without_decoding_them() {
+        let batch = ScreenBatchRequest {
+            items: vec![ScreenRequest::default(); 7],
+        };
+        assert_eq!(count_field(&batch.encode_to_vec(), 1), Some(7));
+        assert_eq!(count_field(&[0xFF], 1), None);
+        assert_eq!(count_field(&[], 1), Some(0));
+    }
+}

@@ -16,6 +16,7 @@ use crate::model::{self, FieldViolation, Incident};
 use crate::policy::Policy;
 use crate::proto;
 use crate::snapshot::{file as snapshot_file, Snapshot};
+use crate::summary::{CallSummary, ItemSummary};
 use crate::verdict::response_of;
 use crate::view::View;
 
@@ -172,22 +173,96 @@ pub struct PyView {
     inner: View,
 }
 
+/// What the service records of one call's verdicts: counts for the metrics, and the audit
+/// records, made when the audit log asks (off the request path).
+#[pyclass(name = "Summary", frozen, module = "index._core")]
+pub struct PySummary {
+    inner: CallSummary,
+}
+
+#[pymethods]
+impl PySummary {
+    /// Verdicts by stoplight: (green, amber, red).
+    fn stoplight_counts(&self) -> (usize, usize, usize) {
+        let [g, a, r] = self.inner.stoplight_counts();
+        (g, a, r)
+    }
+
+    /// (reason code, verdicts carrying it), for the codes that occur.
+    fn reason_counts(&self) -> Vec<(&'static str, usize)> {
+        self.inner.reason_counts()
+    }
+
+    #[getter]
+    fn items(&self) -> usize {
+        self.inner.items.len()
+    }
+
+    #[getter]
+    fn invalid_items(&self) -> usize {
+        self.inner.invalid_items
+    }
+
+    /// Each verdict's audit record: (item id, JSON body).
+    fn audit_records(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        at: f64,
+        caller: &str,
+        request_id: &str,
+        rpc: &str,
+    ) -> Vec<(String, Py<PyBytes>)> {
+        let records = py.detach(|| self.inner.audit_records(key, at, caller, request_id, rpc));
+        records
+            .into_iter()
+            .map(|(item_id, body)| (item_id, PyBytes::new(py, &body).unbind()))
+            .collect()
+    }
+}
+
+fn summary_of(
+    view: &View,
+    queries: &[model::Query],
+    verdicts: &[crate::verdict::Verdict<'_>],
+    policy: &Policy,
+    invalid_items: usize,
+) -> CallSummary {
+    CallSummary {
+        items: queries
+            .iter()
+            .zip(verdicts)
+            .map(|(q, v)| ItemSummary::of(q, v))
+            .collect(),
+        invalid_items,
+        generation: view.generation,
+        policy_version: policy.version.clone(),
+    }
+}
+
+type Screened = (Vec<u8>, CallSummary);
+
+/// What a body that is not the method's message gets (as the service says it).
+fn undecodable() -> Vec<FieldViolation> {
+    vec![FieldViolation {
+        field: "request".into(),
+        description: "is not a valid message for this method".into(),
+    }]
+}
+
 fn screen_one(
     view: &View,
     request: &[u8],
     policy: &Policy,
     today: i32,
     age: f64,
-) -> Result<Vec<u8>, Vec<FieldViolation>> {
-    let message = proto::ScreenRequest::decode(request).map_err(|e| {
-        vec![FieldViolation {
-            field: String::new(),
-            description: format!("not a ScreenRequest: {e}"),
-        }]
-    })?;
+) -> Result<Screened, Vec<FieldViolation>> {
+    let message = proto::ScreenRequest::decode(request).map_err(|_| undecodable())?;
     let query = model::validate_request(&message)?;
-    let verdicts = view.screen(std::slice::from_ref(&query), policy, today);
-    Ok(response_of(&verdicts[0], age).encode_to_vec())
+    let queries = std::slice::from_ref(&query);
+    let verdicts = view.screen(queries, policy, today);
+    let response = response_of(&verdicts[0], age).encode_to_vec();
+    Ok((response, summary_of(view, queries, &verdicts, policy, 0)))
 }
 
 fn screen_batch(
@@ -197,17 +272,12 @@ fn screen_batch(
     today: i32,
     age: f64,
     max_items: usize,
-) -> Result<Vec<u8>, Vec<FieldViolation>> {
-    let message = proto::ScreenBatchRequest::decode(request).map_err(|e| {
-        vec![FieldViolation {
-            field: String::new(),
-            description: format!("not a ScreenBatchRequest: {e}"),
-        }]
-    })?;
+) -> Result<Screened, Vec<FieldViolation>> {
+    let message = proto::ScreenBatchRequest::decode(request).map_err(|_| undecodable())?;
     if message.items.len() > max_items {
         return Err(vec![FieldViolation {
             field: "items".into(),
-            description: format!("at most {max_items} per request"),
+            description: format!("at most {max_items} entries"),
         }]);
     }
     let mut entries: Vec<proto::ScreenBatchEntry> = Vec::with_capacity(message.items.len());
@@ -236,8 +306,13 @@ fn screen_batch(
             ))),
         });
     }
+    let invalid = entries.len() - verdicts.len();
+    let summary = summary_of(view, &valid, &verdicts, policy, invalid);
     entries.sort_by_key(|e| e.index);
-    Ok(proto::ScreenBatchResponse { entries }.encode_to_vec())
+    Ok((
+        proto::ScreenBatchResponse { entries }.encode_to_vec(),
+        summary,
+    ))
 }
 
 #[pymethods]
@@ -274,11 +349,11 @@ impl PyView {
         policy: &PyPolicy,
         today: i32,
         age_seconds: f64,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    ) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
         let result =
             py.detach(|| screen_one(&self.inner, request, &policy.inner, today, age_seconds));
         match result {
-            Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
+            Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
             Err(violations) => Err(validation_error(py, &violations)),
         }
     }
@@ -293,7 +368,7 @@ impl PyView {
         today: i32,
         age_seconds: f64,
         max_items: usize,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    ) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
         let result = py.detach(|| {
             screen_batch(
                 &self.inner,
@@ -305,7 +380,7 @@ impl PyView {
             )
         });
         match result {
-            Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
+            Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
             Err(violations) => Err(validation_error(py, &violations)),
         }
     }
@@ -337,6 +412,20 @@ impl PyView {
     }
 }
 
+/// The audit digest of a party (see summary::party_digest).
+#[pyfunction]
+fn party_digest(key: &[u8], name: &str, business_name: &str, country_code: &str) -> String {
+    crate::summary::party_digest(key, name, business_name, country_code)
+}
+
+/// How many entries of field 1 (a batch's items, a put's incidents) a serialized request
+/// holds, without decoding them: what a rate limit charges before the call is screened.
+/// Undecodable bytes count as one.
+#[pyfunction]
+fn count_items(request: &[u8]) -> usize {
+    proto::count_field(request, 1).unwrap_or(1)
+}
+
 /// The proto fields the core knows: (message, field, number), for the drift test.
 #[pyfunction]
 fn proto_fields(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
@@ -361,6 +450,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPolicy>()?;
     m.add_class::<PySnapshot>()?;
     m.add_class::<PyView>()?;
+    m.add_class::<PySummary>()?;
+    m.add_function(wrap_pyfunction!(party_digest, m)?)?;
+    m.add_function(wrap_pyfunction!(count_items, m)?)?;
     m.add_function(wrap_pyfunction!(proto_fields, m)?)?;
     Ok(())
 }

@@ -6,21 +6,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from index.model import Query, Result
+from index import _core
 from index.policy import DEFAULT_POLICY, Policy, parse_policy
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service import logs
-from service.audit import AuditLog, open_audit, records_for
+from service.audit import AuditLog, Screened, open_audit
 from service.auth import ANONYMOUS, AccessControl, load_access
 from service.metrics import ServerMetrics
 from service.refresh import IndexHolder
@@ -30,16 +29,16 @@ from service.rpc.interceptors import (
     ErrorInterceptor,
     MetricsInterceptor,
 )
-from service.rpc.screening_gate import SCREENING_TURNS, ScreeningGate
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
     ScreeningServicer,
-    VerdictObserver,
+    SummaryObserver,
+    add_screening_service,
 )
+from service.screener import compiled_policy
 from service.settings import Settings, SettingsError
-from service.snapshot_build import ChildBuilder
-from service.snapshot_file import SnapshotFiles, hash_seed_pinned
+from service.snapshot_file import SnapshotFiles
 from service.store import open_store
 from service.store.base import IncidentStore
 
@@ -76,7 +75,6 @@ class Running:
     store: IncidentStore
     health: health.HealthServicer
     audit: AuditLog | None = None
-    gate: ScreeningGate = field(default_factory=lambda: ScreeningGate(SCREENING_TURNS))
 
     def stop(self, grace_s: float) -> None:
         """Stop taking calls, let in-flight ones finish, write their audit records, then stop
@@ -96,7 +94,6 @@ _WARNINGS = frozenset(
         "index build failed",
         "index load failed",
         "snapshot file not written",
-        "index build elsewhere failed",
     }
 )
 STATUS_PUBLISH_INTERVAL_S = 1.0
@@ -110,17 +107,15 @@ def log_index_event(event: str, fields: dict[str, object]) -> None:
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
     store = store or open_store(settings.store_url, settings.redis_prefix)
     folder = settings.snapshot_folder()
-    files = SnapshotFiles(folder) if folder else None
-    builder = None
-    if files is not None and settings.build_in_child and hash_seed_pinned():
-        builder = ChildBuilder(settings)
+    key = settings.index_key_bytes()
+    files = SnapshotFiles(folder, key) if folder else None
     return IndexHolder(
         store,
         poll_interval_s=settings.poll_interval_s,
         compact_after=settings.compact_after,
         on_event=log_index_event,
         snapshot_files=files,
-        build_elsewhere=builder,
+        key=key,
     )
 
 
@@ -167,27 +162,23 @@ def new_audit_log(settings: Settings, metrics: ServerMetrics | None) -> AuditLog
         retention_years=settings.audit_retention_years,
         on_dropped=metrics.audit_dropped.inc if metrics else lambda n: None,
         on_written=metrics.audit_written.inc if metrics else lambda n: None,
+        key=bytes.fromhex(settings.audit_key) or DEVELOPMENT_AUDIT_KEY,
     )
     audit.start()
     return audit
 
 
-def verdict_observer(
-    settings: Settings, metrics: ServerMetrics | None, audit: AuditLog | None
-) -> VerdictObserver:
-    """What happens to every verdict besides being answered: counted, and audited."""
-    key = bytes.fromhex(settings.audit_key) or DEVELOPMENT_AUDIT_KEY
+def verdict_observer(metrics: ServerMetrics | None, audit: AuditLog | None) -> SummaryObserver:
+    """What happens to every verdict besides being answered: counted, and audited (the audit
+    log makes the records in its own thread, off the request path)."""
 
-    def observe(
-        rpc: str, queries: Sequence[Query], results: Sequence[Result], invalid_items: int
-    ) -> None:
+    def observe(rpc: str, summary: _core.Summary) -> None:
         if metrics is not None:
-            metrics.observe_verdicts(rpc, results, invalid_items)
+            metrics.observe_summary(rpc, summary)
         if audit is not None:
             info = CALL.get()
             caller = info.caller if info is not None else ANONYMOUS
-            audit.append(records_for(key, caller, logs.REQUEST_ID.get(), rpc, queries, results,
-                                     time.time()))  # fmt: skip
+            audit.append(Screened(summary, time.time(), caller, logs.REQUEST_ID.get(), rpc))
 
     return observe
 
@@ -216,7 +207,7 @@ def start_server(
         interceptors.insert(0, MetricsInterceptor(metrics))
         holder.add_listener(metrics.observe_index_event)
     audit = new_audit_log(settings, metrics)
-    observe = verdict_observer(settings, metrics, audit)
+    observe = verdict_observer(metrics, audit)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=handler_threads(settings), thread_name_prefix="rpc"),
         interceptors=interceptors,
@@ -229,11 +220,9 @@ def start_server(
             ("grpc.max_connection_age_grace_ms", 30 * 1000),
         ],
     )
-    policy = load_policy(settings)
-    gate = ScreeningGate(SCREENING_TURNS)
-    pb_grpc.add_ScreeningServiceServicer_to_server(
-        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe, gate=gate),
-        server,
+    policy = compiled_policy(load_policy(settings))
+    add_screening_service(
+        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe), server
     )
     pb_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(store, settings.max_batch_items), server
@@ -269,4 +258,4 @@ def start_server(
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
         ).start()
-    return Running(server, port, holder, store, health_servicer, audit, gate)
+    return Running(server, port, holder, store, health_servicer, audit)

@@ -1,55 +1,49 @@
-"""Thin servicers: convert the request, call the core or the store, convert back."""
+"""Thin servicers: hand the request to the core or the store, hand back its answer.
+
+The screening methods are registered with identity (de)serializers (`add_screening_service`):
+the request arrives as bytes, the compiled core decodes, validates and screens it with the GIL
+released, and its serialized response goes back as it is, so no Python message object is built
+on the screening path.
+"""
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
+from index import _core
 from index.errors import FieldViolation, ValidationError
-from index.model import (
-    Incident,
-    IncidentStatus,
-    Query,
-    Result,
-    incident_violations,
-    validate_query,
-)
-from index.policy import Policy
+from index.model import Incident, IncidentStatus, incident_violations
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
-from service.errors import (
-    DeadlinePassedError,
-    IndexNotReadyError,
-    NotFoundError,
-    RequestTooLargeError,
-)
+from service.errors import IndexNotReadyError, NotFoundError, RequestTooLargeError
 from service.refresh import IndexHolder, IndexStatus
 from service.rpc import convert
-from service.rpc.coalesce import Coalescer
-from service.rpc.screening_gate import SCREENING_TURNS, ScreeningGate
 from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
-ROUND_SIZE = 25  # single screens per coalesced round, like a batch chunk among them
-VerdictObserver = Callable[[str, Sequence[Query], Sequence[Result], int], None]
+SCREENING_SERVICE = "preflight.v1.ScreeningService"
+SummaryObserver = Callable[[str, _core.Summary], None]
 
 
 class Screener(Protocol):
-    """What answers screening: an IndexView, or a baseline built on another store."""
+    """What answers screening: a view of the compiled core, or a baseline built on another
+    store; requests and responses are serialized messages."""
 
-    def screen(self, query: Query, policy: Policy, as_of: date) -> Result: ...
+    def screen(
+        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float
+    ) -> tuple[bytes, Any]: ...
 
-    def screen_many(
-        self, queries: Sequence[Query], policy: Policy, as_of: date
-    ) -> list[Result]: ...
+    def screen_batch(
+        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float, max_items: int
+    ) -> tuple[bytes, Any]: ...
 
 
 class ScreenerSource(Protocol):
@@ -61,9 +55,7 @@ class ScreenerSource(Protocol):
     def status(self) -> IndexStatus: ...
 
 
-def _ignore_verdicts(
-    rpc: str, queries: Sequence[Query], results: Sequence[Result], invalid_items: int
-) -> None:
+def _ignore(rpc: str, summary: _core.Summary) -> None:
     pass
 
 
@@ -73,90 +65,67 @@ def _check_deadline(context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before screening")
 
 
-@contextmanager
-def _screening_turn(
-    gate: ScreeningGate, context: grpc.ServicerContext, single: bool
-) -> Iterator[None]:
-    """Hold the process's screening turn, or end the call when its deadline passes first."""
-    if not gate.acquire(single, context.time_remaining()):
-        raise DeadlinePassedError("deadline passed waiting to screen")
-    try:
-        _check_deadline(context)
-        yield
-    finally:
-        gate.release()
+class ScreeningServicer:
+    """Screen and ScreenBatch on serialized messages (see add_screening_service)."""
 
-
-class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
     def __init__(
         self,
         holder: ScreenerSource,
-        policy: Policy,
+        policy: _core.Policy,
         max_batch_items: int,
         *,
         today: Callable[[], date] = date.today,
-        observe: VerdictObserver | None = None,
-        gate: ScreeningGate | None = None,
-        coalesce: bool = True,
+        observe: SummaryObserver | None = None,
     ) -> None:
-        """`coalesce`: single screens that wait for the turn go to the core together (the
-        baselines, whose screening waits on a database, turn it off)."""
+        """`observe(rpc, summary)` is told about every call's verdicts (metrics, audit);
+        baselines screening through another store pass summaries of their own."""
         self._holder = holder
         self._policy = policy
         self._max_batch_items = max_batch_items
         self._today = today
-        self._observe = observe or _ignore_verdicts
-        self._gate = gate or ScreeningGate(SCREENING_TURNS)
-        self._singles = Coalescer(self._gate, policy, ROUND_SIZE) if coalesce else None
+        self._observe = observe or _ignore
 
     def _age_s(self) -> float:
         status = self._holder.status()
         latest = max(status.last_change_applied_at, status.built_at)
         return max(time.time() - latest, 0.0) if latest else 0.0
 
-    def Screen(self, request: pb.ScreenRequest, context: grpc.ServicerContext) -> pb.ScreenResponse:
+    def _view(self, context: grpc.ServicerContext) -> Screener:
         view = self._holder.view
         if view is None:
             raise IndexNotReadyError("no index loaded yet")
-        query = validate_query(convert.query_from_pb(request))
-        if self._singles is not None:
-            result = self._singles.screen(view, query, self._today(), context.time_remaining())
-        else:
-            with _screening_turn(self._gate, context, single=True):
-                result = view.screen(query, self._policy, self._today())
-        self._observe("Screen", (query,), (result,), 0)
-        return convert.response_to_pb(result, self._age_s())
+        _check_deadline(context)
+        return view
 
-    def ScreenBatch(
-        self, request: pb.ScreenBatchRequest, context: grpc.ServicerContext
-    ) -> pb.ScreenBatchResponse:
-        if len(request.items) > self._max_batch_items:
+    def Screen(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        view = self._view(context)
+        response, summary = view.screen(
+            request, self._policy, self._today().toordinal(), self._age_s()
+        )
+        self._observe("Screen", summary)
+        return response
+
+    def ScreenBatch(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        if _core.count_items(request) > self._max_batch_items:
             raise RequestTooLargeError("items", self._max_batch_items)
-        view = self._holder.view
-        if view is None:
-            raise IndexNotReadyError("no index loaded yet")
-        entries: list[pb.ScreenBatchEntry] = []
-        valid: list[tuple[int, Query]] = []
-        for i, item in enumerate(request.items):
-            try:
-                valid.append((i, validate_query(convert.query_from_pb(item))))
-            except ValidationError as exc:
-                entries.append(pb.ScreenBatchEntry(index=i, error=convert.item_error_to_pb(exc)))
-        queries = [q for _, q in valid]
-        today = self._today()
-        results: list[Result] = []
-        while len(results) < len(queries):
-            with _screening_turn(self._gate, context, single=False):
-                chunk = queries[len(results) : len(results) + self._gate.chunk_size()]
-                results += view.screen_many(chunk, self._policy, today)
-        age = self._age_s()
-        self._observe("ScreenBatch", queries, results, len(entries))
-        for (i, _), result in zip(valid, results, strict=True):
-            entries.append(
-                pb.ScreenBatchEntry(index=i, verdict=convert.response_to_pb(result, age))
-            )
-        entries.sort(key=lambda e: e.index)
-        return pb.ScreenBatchResponse(entries=entries)
+        view = self._view(context)
+        response, summary = view.screen_batch(
+            request, self._policy, self._today().toordinal(), self._age_s(),
+            self._max_batch_items,
+        )  # fmt: skip
+        self._observe("ScreenBatch", summary)
+        return response
+
+
+def add_screening_service(servicer: ScreeningServicer, server: grpc.Server) -> None:
+    """Register the screening methods with identity (de)serializers: bytes in, bytes out."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Screen": grpc.unary_unary_rpc_method_handler(servicer.Screen),
+        "ScreenBatch": grpc.unary_unary_rpc_method_handler(servicer.ScreenBatch),
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SCREENING_SERVICE, handlers),)
+    )
 
 
 class IncidentServicer(pb_grpc.IncidentServiceServicer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,7 +23,6 @@ from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.client import PreflightClient
 from service.codec import incident_to_json
 from service.rpc import convert
-from service.rpc.screening_gate import SCREENING_TURNS
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.redis_ import RedisStore
@@ -129,38 +129,24 @@ def test_batch_mixes_verdicts_and_per_item_errors(channel: grpc.Channel) -> None
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_screens_wait_for_the_screening_turn_and_give_up_at_their_deadline(
-    running: Running, channel: grpc.Channel
-) -> None:
-    stub = pb_grpc.ScreeningServiceStub(channel)
-    hit = request_for(known_party(first_with_phone()))
-    clean = request_for(pb.Party(name="Nobody Known", country_code="FR"))
-    for _ in range(SCREENING_TURNS):  # as if long batch chunks held every turn
-        assert running.gate.acquire(single=False)
-    try:
-        with pytest.raises(grpc.RpcError) as info:
-            stub.Screen(hit, timeout=0.3)
-        assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-        deadline = time.monotonic() + 5
-        while running.gate._singles:  # the expired call left the queue
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        pending = stub.ScreenBatch.future(
-            pb.ScreenBatchRequest(items=[hit, *[clean] * 29]), timeout=30
-        )
-        time.sleep(0.3)
-        assert not pending.done()
-    finally:
-        for _ in range(SCREENING_TURNS):
-            running.gate.release()
-    entries = pending.result().entries
-    assert [e.index for e in entries] == list(range(30))  # two turns of 25 and 5 items
-    assert entries[0].verdict.stoplight == pb.STOPLIGHT_RED
-    assert {e.verdict.stoplight for e in entries[1:]} == {pb.STOPLIGHT_GREEN}
-    assert stub.Screen(hit, timeout=5).stoplight == pb.STOPLIGHT_RED
+class HeldView:
+    """A view whose screens wait until released: calls held in progress."""
+
+    def __init__(self, view: Any) -> None:
+        self._view = view
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+    def screen(self, *args: Any) -> Any:
+        self.entered.release()
+        self.release.wait(30)
+        return self._view.screen(*args)
 
 
-def test_calls_waiting_for_their_turn_count_against_the_cap(tmp_path: Path) -> None:
+def test_calls_in_progress_count_against_the_cap(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.put(INCIDENTS[:20])
     settings = load_settings(environ={}, overrides={
@@ -169,18 +155,15 @@ def test_calls_waiting_for_their_turn_count_against_the_cap(tmp_path: Path) -> N
     running = start_server(settings)
     try:
         assert running.holder.wait_loaded(30.0)
+        held = HeldView(running.holder.view)
+        running.holder._view = held  # type: ignore[assignment]
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = pb_grpc.ScreeningServiceStub(channel)
             clean = request_for(pb.Party(name="Nobody Known", country_code="FR"))
-            for _ in range(SCREENING_TURNS):  # as if long batch chunks held every turn
-                assert running.gate.acquire(single=False)
             try:
                 waiting = [stub.Screen.future(clean, timeout=30) for _ in range(2)]
-                deadline = time.monotonic() + 5
-                while not running.gate._singles:  # the first waits for a turn ...
-                    assert time.monotonic() < deadline
-                    time.sleep(0.01)
-                time.sleep(0.5)  # ... the second for the first's round
+                for _ in waiting:
+                    assert held.entered.acquire(timeout=5), "a call never reached the core"
                 started = time.monotonic()
                 with pytest.raises(grpc.RpcError) as info:
                     stub.Screen(clean, timeout=10)
@@ -190,8 +173,7 @@ def test_calls_waiting_for_their_turn_count_against_the_cap(tmp_path: Path) -> N
                 assert status is not None and status.details, "no QuotaFailure details"
                 assert not any(f.done() for f in waiting)
             finally:
-                for _ in range(SCREENING_TURNS):
-                    running.gate.release()
+                held.release.set()
             assert [f.result().stoplight for f in waiting] == [pb.STOPLIGHT_GREEN] * 2
     finally:
         running.stop(1.0)

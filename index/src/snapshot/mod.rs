@@ -2,9 +2,12 @@
 //! identifiers, H3 cells) in one postings table. Built in bulk, in parallel; never changed;
 //! readers share it without locks.
 
+pub mod column;
 pub mod file;
 
 use rayon::prelude::*;
+
+pub use column::Column;
 
 use crate::geo::{self, AreaIndex};
 use crate::keys::{self, Keying};
@@ -18,33 +21,37 @@ use crate::reasons::Identifier;
 /// Separates one party's name forms in its packed names.
 pub const NAME_SEP: char = '\x1e';
 
-/// Many short strings in one UTF-8 buffer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Many short strings in one UTF-8 buffer: string `i` is `blob[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedStrings {
-    pub blob: Vec<u8>,
-    pub offsets: Vec<u64>,
+    pub blob: Column<u8>,
+    pub offsets: Column<u64>,
 }
 
 impl PackedStrings {
     pub fn new() -> Self {
         PackedStrings {
-            blob: Vec::new(),
-            offsets: vec![0],
+            blob: Column::default(),
+            offsets: Column::from(vec![0]),
         }
     }
 
+    /// Append one string (copying the columns out first when they are mapped).
     pub fn push(&mut self, text: &str) {
-        self.blob.extend_from_slice(text.as_bytes());
-        self.offsets.push(self.blob.len() as u64);
+        let blob = self.blob.make_mut();
+        blob.extend_from_slice(text.as_bytes());
+        let end = blob.len() as u64;
+        self.offsets.make_mut().push(end);
     }
 
     pub fn get(&self, i: usize) -> &str {
         let bytes = &self.blob[self.offsets[i] as usize..self.offsets[i + 1] as usize];
+        // Built from &str, or checked when loaded from a file (`file::load`).
         std::str::from_utf8(bytes).expect("packed strings hold UTF-8 by construction")
     }
 
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.offsets.len().saturating_sub(1)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -56,12 +63,19 @@ impl PackedStrings {
     }
 }
 
+impl Default for PackedStrings {
+    /// No strings (`offsets` = [0], as `new`).
+    fn default() -> Self {
+        PackedStrings::new()
+    }
+}
+
 /// 64-bit keys to ascending party ids (CSR layout).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Postings {
-    pub keys: Vec<u64>,
-    pub starts: Vec<u32>,
-    pub values: Vec<u32>,
+    pub keys: Column<u64>,
+    pub starts: Column<u32>,
+    pub values: Column<u32>,
 }
 
 impl Postings {
@@ -81,9 +95,9 @@ impl Postings {
         }
         starts.push(values.len() as u32);
         Postings {
-            keys,
-            starts,
-            values,
+            keys: keys.into(),
+            starts: starts.into(),
+            values: values.into(),
         }
     }
 
@@ -196,30 +210,35 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
     }
 }
 
+/// ln(parties + 1), at least ln 2: the IDF numerator (recomputed when a file is loaded).
+pub fn log_parties(parties: usize) -> f64 {
+    (parties.max(1) as f64 + 1.0).ln()
+}
+
 /// An immutable index of incident parties.
 pub struct Snapshot {
     pub generation: u64,
     pub keying: Keying,
     pub incident_ids: PackedStrings,
     /// Keyed hashes of the incident ids, ascending, and the row of each.
-    pub id_hashes: Vec<u64>,
-    pub id_rows: Vec<u32>,
-    pub versions: Vec<i64>,
-    pub kinds: Vec<u8>,
-    pub substances: Vec<u8>,
-    pub channels: Vec<u8>,
-    pub reported_on: Vec<i32>,
-    pub reporting_countries: Vec<u16>,
-    pub agency_ids: Vec<u32>,
+    pub id_hashes: Column<u64>,
+    pub id_rows: Column<u32>,
+    pub versions: Column<i64>,
+    pub kinds: Column<u8>,
+    pub substances: Column<u8>,
+    pub channels: Column<u8>,
+    pub reported_on: Column<i32>,
+    pub reporting_countries: Column<u16>,
+    pub agency_ids: Column<u32>,
     pub agencies: PackedStrings,
     pub contact_refs: PackedStrings,
-    pub party_incident: Vec<u32>,
-    pub party_role: Vec<u8>,
-    pub party_lat: Vec<f64>,
-    pub party_lon: Vec<f64>,
-    pub party_country: Vec<u16>,
-    pub party_postcode: Vec<u32>,
-    pub party_city: Vec<u32>,
+    pub party_incident: Column<u32>,
+    pub party_role: Column<u8>,
+    pub party_lat: Column<f64>,
+    pub party_lon: Column<f64>,
+    pub party_country: Column<u16>,
+    pub party_postcode: Column<u32>,
+    pub party_city: Column<u32>,
     pub party_names: PackedStrings,
     pub postings: Postings,
     pub areas: AreaIndex,
@@ -244,68 +263,59 @@ impl Snapshot {
             })
             .collect();
         let party_total: usize = rows.iter().map(Vec::len).sum();
-        let mut s = Snapshot {
-            generation,
-            keying,
-            incident_ids: PackedStrings::new(),
-            id_hashes: Vec::with_capacity(active.len()),
-            id_rows: Vec::new(),
-            versions: Vec::with_capacity(active.len()),
-            kinds: Vec::with_capacity(active.len()),
-            substances: Vec::with_capacity(active.len()),
-            channels: Vec::with_capacity(active.len()),
-            reported_on: Vec::with_capacity(active.len()),
-            reporting_countries: Vec::with_capacity(active.len()),
-            agency_ids: Vec::with_capacity(active.len()),
-            agencies: PackedStrings::new(),
-            contact_refs: PackedStrings::new(),
-            party_incident: Vec::with_capacity(party_total),
-            party_role: Vec::with_capacity(party_total),
-            party_lat: Vec::with_capacity(party_total),
-            party_lon: Vec::with_capacity(party_total),
-            party_country: Vec::with_capacity(party_total),
-            party_postcode: Vec::with_capacity(party_total),
-            party_city: Vec::with_capacity(party_total),
-            party_names: PackedStrings::new(),
-            postings: Postings::default(),
-            areas: AreaIndex::empty(),
-            log_parties: 0.0,
-        };
+        let n = active.len();
+        let mut incident_ids = PackedStrings::new();
+        let mut contact_refs = PackedStrings::new();
+        let mut agencies = PackedStrings::new();
+        let mut party_names = PackedStrings::new();
+        let mut versions = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        let mut substances = Vec::with_capacity(n);
+        let mut channels = Vec::with_capacity(n);
+        let mut reported_on = Vec::with_capacity(n);
+        let mut reporting_countries = Vec::with_capacity(n);
+        let mut agency_ids = Vec::with_capacity(n);
+        let mut party_incident = Vec::with_capacity(party_total);
+        let mut party_role = Vec::with_capacity(party_total);
+        let mut party_lat = Vec::with_capacity(party_total);
+        let mut party_lon = Vec::with_capacity(party_total);
+        let mut party_country = Vec::with_capacity(party_total);
+        let mut party_postcode = Vec::with_capacity(party_total);
+        let mut party_city = Vec::with_capacity(party_total);
         let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
         let (mut area_parties, mut area_ends, mut area_vertices) =
             (Vec::new(), Vec::new(), Vec::new());
-        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(active.len());
+        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(n);
         for (row, (incident, parties)) in active.iter().zip(rows).enumerate() {
             let row = row as u32;
-            s.incident_ids.push(&incident.incident_id);
+            incident_ids.push(&incident.incident_id);
             hashes.push((keying.hash(&incident.incident_id), row));
-            s.contact_refs.push(&incident.contact_ref);
-            s.versions.push(incident.version);
-            s.kinds.push(incident.kind.code());
-            s.substances.push(incident.substance_class.code());
-            s.channels.push(incident.channel.code());
-            s.reported_on.push(incident.reported_on);
-            s.reporting_countries
-                .push(country_code(&incident.reporting_country));
+            contact_refs.push(&incident.contact_ref);
+            versions.push(incident.version);
+            kinds.push(incident.kind.code());
+            substances.push(incident.substance_class.code());
+            channels.push(incident.channel.code());
+            reported_on.push(incident.reported_on);
+            reporting_countries.push(country_code(&incident.reporting_country));
             let next = agency_index.len() as u32;
             let agency = *agency_index
                 .entry(incident.agency.as_str())
                 .or_insert_with(|| {
-                    s.agencies.push(&incident.agency);
+                    agencies.push(&incident.agency);
                     next
                 });
-            s.agency_ids.push(agency);
+            agency_ids.push(agency);
             for party in parties {
-                let pid = s.party_incident.len() as u32;
-                s.party_incident.push(row);
-                s.party_role.push(party.role);
-                s.party_lat.push(party.lat);
-                s.party_lon.push(party.lon);
-                s.party_country.push(party.country);
-                s.party_postcode.push(party.postcode);
-                s.party_city.push(party.city);
-                s.party_names.push(&party.names);
+                let pid = party_incident.len() as u32;
+                party_incident.push(row);
+                party_role.push(party.role);
+                party_lat.push(party.lat);
+                party_lon.push(party.lon);
+                party_country.push(party.country);
+                party_postcode.push(party.postcode);
+                party_city.push(party.city);
+                party_names.push(&party.names);
                 pairs.extend(party.keys.iter().map(|&k| (k, pid)));
                 if let Some(vertices) = party.area {
                     area_parties.push(pid);
@@ -315,12 +325,34 @@ impl Snapshot {
             }
         }
         hashes.sort_unstable();
-        s.id_hashes = hashes.iter().map(|h| h.0).collect();
-        s.id_rows = hashes.iter().map(|h| h.1).collect();
-        s.postings = Postings::build(pairs);
-        s.areas = AreaIndex::new(area_parties, area_ends, area_vertices);
-        s.log_parties = ((s.party_incident.len().max(1)) as f64 + 1.0).ln();
-        s
+        let log_parties = log_parties(party_incident.len());
+        Snapshot {
+            generation,
+            keying,
+            incident_ids,
+            id_hashes: hashes.iter().map(|h| h.0).collect(),
+            id_rows: hashes.iter().map(|h| h.1).collect(),
+            versions: versions.into(),
+            kinds: kinds.into(),
+            substances: substances.into(),
+            channels: channels.into(),
+            reported_on: reported_on.into(),
+            reporting_countries: reporting_countries.into(),
+            agency_ids: agency_ids.into(),
+            agencies,
+            contact_refs,
+            party_incident: party_incident.into(),
+            party_role: party_role.into(),
+            party_lat: party_lat.into(),
+            party_lon: party_lon.into(),
+            party_country: party_country.into(),
+            party_postcode: party_postcode.into(),
+            party_city: party_city.into(),
+            party_names,
+            postings: Postings::build(pairs),
+            areas: AreaIndex::new(area_parties, area_ends, area_vertices),
+            log_parties,
+        }
     }
 
     pub fn incident_count(&self) -> usize {
