@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks loadtest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format rules-test rust-check test eval bench clean proto proto-check run bench-service loadtest compare compare-deps parity
+.PHONY: help venv system-deps lint format rules-test rust-check test eval bench clean proto proto-check run bench-service loadtest compare compare-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,9 +67,6 @@ test: $(STAMP) system-deps lint rust-check proto-check rules-test  ## set up, li
 
 eval: $(STAMP)  ## quality on the labelled evaluation set -> reports/eval.json
 	$(PY) -m benchmarks.eval_report
-
-parity: $(STAMP)  ## the Python and the compiled core on the same incidents and queries -> reports/parity.json
-	$(PY) -m benchmarks.parity
 
 bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/bench.json
 	$(PY) -m benchmarks.bench_index

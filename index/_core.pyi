@@ -83,6 +83,25 @@ class Summary:
     ) -> list[tuple[str, bytes]]:
         """Each verdict's audit record: (item id, JSON body)."""
 
+def rescore(
+    request: bytes,
+    candidates: list[list[bytes]],
+    policy: Policy,
+    today: int,
+    incident_count: int,
+) -> tuple[bytes, Summary]:
+    """Re-score candidates a database-backed screener found: `candidates[i]` holds the stored
+    documents of the incidents found for the request's party i. A serialized ScreenResponse;
+    index.errors.ValidationError for an invalid request."""
+
+def normalize_name(raw: str) -> tuple[list[str], list[str]]:
+    """The name as the matcher compares it: (tokens, core tokens)."""
+
+def identifiers(
+    phones: list[str], emails: list[str], web_domains: list[str], country_code: str
+) -> list[tuple[str, str]]:
+    """A party's identifiers in canonical form: (kind, value)."""
+
 def party_digest(key: bytes, name: str, business_name: str, country_code: str) -> str:
     """HMAC-SHA256 of the casefolded, space-collapsed party identity (the audit's digest)."""
 

@@ -9,6 +9,7 @@ radius), so the figures measure the index, never agree with it by construction.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 from anyascii import anyascii
 
-from index import geo
+from index import _core
 from index.model import Incident, Party, PartyRole, Query, Result, Stoplight
-from index.normalize import canonical_email, canonical_phone, normalize_name
 from index.synthetic import GENERIC_WORDS, LEGAL_FORMS, TODAY, Generator, item_query, offset
 
 POSITIVE_FAMILIES = (
@@ -29,6 +30,7 @@ POSITIVE_FAMILIES = (
 )  # fmt: skip
 NEGATIVE_FAMILIES = ("other_name", "nearby_other", "generic_tokens", "shared_surname")
 # How name variants carry an address (the rest carry only the city).
+EARTH_RADIUS_M = 6_371_008.8
 SAME_ADDRESS_SHARE = 0.5
 OTHER_ADDRESS_SHARE = 0.25
 _ABBREVIATIONS = {
@@ -200,13 +202,24 @@ def _abbreviate(rng: random.Random, name: str, is_person: bool) -> str:
 
 def _name_key(raw: str) -> str:
     """Names with the same core tokens in any order are the same name ("Fogaça Novaes")."""
-    return " ".join(sorted(normalize_name(raw).core_tokens))
+    return " ".join(sorted(_core.normalize_name(raw)[1]))
 
 
 def _identifiers(party: Party) -> set[str]:
-    phones = (canonical_phone(raw, party.country_code) for raw in party.phones)
-    emails = (canonical_email(raw) for raw in party.emails)
-    return {value for value in (*phones, *emails) if value}
+    found = _core.identifiers(list(party.phones), list(party.emails), [], party.country_code)
+    return {value for _, value in found}
+
+
+def haversine_m(
+    lat: float, lon: float, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Great-circle metres from one point to many (the ground truth's own, not the index's)."""
+    phi1, phi2 = math.radians(lat), np.radians(lats)
+    a = (
+        np.sin((phi2 - phi1) / 2) ** 2
+        + math.cos(phi1) * np.cos(phi2) * np.sin((np.radians(lons) - math.radians(lon)) / 2) ** 2
+    )
+    return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0))), np.float64)
 
 
 class _Truth:
@@ -235,7 +248,7 @@ class _Truth:
             return False  # a phone or e-mail of an incident party is an association
         if party.location is not None:
             loc = party.location
-            dist = geo.haversine_m(loc.lat, loc.lon, self.lats, self.lons)
+            dist = haversine_m(loc.lat, loc.lon, self.lats, self.lons)
             if len(dist) and float(dist.min()) <= radius_m:
                 return False
         return True

@@ -14,9 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from index.errors import PolicyError
-from index.geo import MAX_RADIUS_M
 from index.model import IncidentKind, SubstanceClass
 
+# The compiled core's query disk (H3 resolution 9, k = 2) holds every point within ~400 m;
+# the scoring radius stays well inside that (index/src/geo.rs).
+MAX_RADIUS_M = 300.0
 _DEFAULT_KIND_WEIGHTS = {
     IncidentKind.SEIZURE: 1.0,
     IncidentKind.ILLICIT_MANUFACTURE: 1.0,

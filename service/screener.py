@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from index import _core
+from index.errors import FieldViolation, ValidationError
 from index.model import Incident, Query, Result
 from index.policy import Policy, policy_json
 from preflight.v1 import preflight_pb2 as pb
@@ -83,4 +84,18 @@ class CompiledView:
         return convert.result_from_pb(pb.ScreenResponse.FromString(raw))
 
     def screen_many(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
-        return [self.screen(query, policy, as_of) for query in queries]
+        """Verdicts for many items, screened together (a customs batch); ValidationError
+        naming the first invalid item's fields."""
+        request = pb.ScreenBatchRequest(items=[convert.query_to_pb(q) for q in queries])
+        raw, _ = self.core.screen_batch(
+            request.SerializeToString(), compiled_policy(policy), as_of.toordinal(), 0.0,
+            max(len(queries), 1),
+        )  # fmt: skip
+        results = []
+        for entry in pb.ScreenBatchResponse.FromString(raw).entries:
+            if entry.HasField("error"):
+                raise ValidationError(
+                    [FieldViolation(v.field, v.description) for v in entry.error.field_violations]
+                )
+            results.append(convert.result_from_pb(entry.verdict))
+        return results

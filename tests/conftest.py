@@ -7,10 +7,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -98,3 +100,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.kill()
+
+
+class HeldView:
+    """A view whose screens wait until released: calls held in progress."""
+
+    def __init__(self, view: Any) -> None:
+        self._view = view
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+    def screen(self, *args: Any) -> Any:
+        self.entered.release()
+        self.release.wait(30)
+        return self._view.screen(*args)

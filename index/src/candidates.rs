@@ -306,14 +306,52 @@ pub fn match_party(
     pairs.extend(&areas);
     pairs.sort_unstable();
     pairs.dedup();
+    let pairs: Vec<u32> = pairs
+        .into_iter()
+        .filter(|&p| !excluded(snapshot.party_incident[p as usize]))
+        .collect();
+    score_pairs(snapshot, q, policy, today, &pairs, &ids, &areas, true)
+}
+
+/// Every party of `snapshot` scored against the query party (the re-scoring of candidates
+/// found elsewhere, by a database-backed screener): identifiers as shared, areas left out.
+pub fn score_every_party(
+    snapshot: &Snapshot,
+    q: &PreparedParty,
+    policy: &Policy,
+    today: i32,
+) -> Vec<Found> {
+    let everyone: Vec<u32> = (0..snapshot.party_count() as u32).collect();
+    let mut ids: Vec<(u32, u8)> = Vec::new();
+    for &(key, kind) in &q.identifiers {
+        for &party in snapshot.postings.get(key) {
+            match ids.iter_mut().find(|(p, _)| *p == party) {
+                Some(hit) => hit.1 |= kind.bit(),
+                None => ids.push((party, kind.bit())),
+            }
+        }
+    }
+    score_pairs(snapshot, q, policy, today, &everyone, &ids, &[], false)
+}
+
+/// The reported matches among `pairs` (ascending party ids); with `bounded`, pairs whose
+/// points cannot reach the report score are skipped unscored.
+#[allow(clippy::too_many_arguments)]
+fn score_pairs(
+    snapshot: &Snapshot,
+    q: &PreparedParty,
+    policy: &Policy,
+    today: i32,
+    pairs: &[u32],
+    ids: &[(u32, u8)],
+    areas: &[u32],
+    bounded: bool,
+) -> Vec<Found> {
     let report_points = points_for(policy, policy.report_score);
     let mut out = Vec::new();
-    for party in pairs {
+    for &party in pairs {
         let p = party as usize;
         let row = snapshot.party_incident[p];
-        if excluded(row) {
-            continue;
-        }
         let (similarity, query_name, incident_name) =
             best_names(&q.names, snapshot.party_names.get(p));
         let distance = match q.location {
@@ -340,7 +378,7 @@ pub fn match_party(
         let in_area = areas.binary_search(&party).is_ok();
         let special = identifiers != 0 || in_area;
         let bound = points_upper_bound(policy, similarity, distance, address) * weight;
-        if !(special || bound >= report_points) {
+        if bounded && !(special || bound >= report_points) {
             continue;
         }
         let incident_postcode = snapshot.party_postcode[p];

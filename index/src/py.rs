@@ -412,6 +412,85 @@ impl PyView {
     }
 }
 
+/// Re-score candidates a database-backed screener found: `candidates[i]` holds the stored
+/// documents of the incidents found for the request's party i; every party of them is scored
+/// as the index would. The serialized ScreenResponse and its summary; ValidationError for an
+/// invalid request.
+#[pyfunction]
+fn rescore<'py>(
+    py: Python<'py>,
+    request: &[u8],
+    candidates: Vec<Vec<Vec<u8>>>,
+    policy: &PyPolicy,
+    today: i32,
+    incident_count: usize,
+) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
+    let keying = Keying::new(0, 0);
+    let result = py.detach(|| -> Result<Screened, Vec<FieldViolation>> {
+        let message = proto::ScreenRequest::decode(request).map_err(|_| undecodable())?;
+        let query = model::validate_request(&message)?;
+        if candidates.len() != query.parties.len() {
+            return Err(vec![FieldViolation {
+                field: "parties".into(),
+                description: "one list of candidates per party is needed".into(),
+            }]);
+        }
+        let snapshots: Vec<Snapshot> = candidates
+            .iter()
+            .map(|documents| {
+                let incidents: Vec<Incident> = documents
+                    .iter()
+                    .filter_map(|body| incident_from_json(body, "candidate").ok())
+                    .collect();
+                Snapshot::build(&incidents, keying, 0)
+            })
+            .collect();
+        let verdict =
+            crate::view::rescore(&query, &snapshots, &policy.inner, today, incident_count);
+        let response = response_of(&verdict, 0.0).encode_to_vec();
+        let summary = CallSummary {
+            items: vec![ItemSummary::of(&query, &verdict)],
+            invalid_items: 0,
+            generation: 0,
+            policy_version: policy.inner.version.clone(),
+        };
+        Ok((response, summary))
+    });
+    match result {
+        Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
+        Err(violations) => Err(validation_error(py, &violations)),
+    }
+}
+
+/// The normalised name: (tokens, core tokens); what the matcher compares.
+#[pyfunction]
+fn normalize_name(raw: &str) -> (Vec<String>, Vec<String>) {
+    let name = crate::normalize::normalize_name(raw);
+    (name.tokens, name.core_tokens)
+}
+
+/// A party's identifiers in canonical form: (kind, value), phones read with `country_code`
+/// as the default region.
+#[pyfunction]
+fn identifiers(
+    phones: Vec<String>,
+    emails: Vec<String>,
+    web_domains: Vec<String>,
+    country_code: String,
+) -> Vec<(&'static str, String)> {
+    let party = model::Party {
+        phones,
+        emails,
+        web_domains,
+        country_code,
+        ..Default::default()
+    };
+    crate::snapshot::identifiers_of(&party)
+        .into_iter()
+        .map(|(kind, value)| (kind.as_str(), value))
+        .collect()
+}
+
 /// The audit digest of a party (see summary::party_digest).
 #[pyfunction]
 fn party_digest(key: &[u8], name: &str, business_name: &str, country_code: &str) -> String {
@@ -453,6 +532,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySummary>()?;
     m.add_function(wrap_pyfunction!(party_digest, m)?)?;
     m.add_function(wrap_pyfunction!(count_items, m)?)?;
+    m.add_function(wrap_pyfunction!(rescore, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_name, m)?)?;
+    m.add_function(wrap_pyfunction!(identifiers, m)?)?;
     m.add_function(wrap_pyfunction!(proto_fields, m)?)?;
     Ok(())
 }

@@ -251,7 +251,148 @@ mod tests {
         assert!(reasons.as_slice().contains(&ReasonCode::CountryMismatch));
     }
 
+    fn score(ev: &PairEvidence) -> f64 {
+        let p = default_policy();
+        score_of(&p, evidence_points(&p, ev).0)
+    }
+
+    fn light(ev: &PairEvidence) -> Stoplight {
+        stoplight_of(&default_policy(), score(ev))
+    }
+
+    fn at(similarity: f64, distance_m: Option<f64>) -> PairEvidence {
+        PairEvidence {
+            distance_m,
+            ..evidence(similarity)
+        }
+    }
+
+    #[test]
+    fn distinct_evidence_gives_distinct_scores() {
+        let p = default_policy();
+        let above_floor: Vec<u32> = ((p.name_floor * 100.0) as u32 + 1..=100).collect();
+        let mut seen: Vec<i64> = above_floor
+            .iter()
+            .map(|&s| (score(&evidence(f64::from(s) / 100.0)) * 1e6).round() as i64)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), above_floor.len());
+        assert!(above_floor.len() >= 20);
+        let mut both = evidence(1.0);
+        both.identifiers = Identifier::Phone.bit() | Identifier::Email.bit();
+        assert!(score(&both) < 100.0);
+    }
+
+    #[test]
+    fn stoplight_rules_of_the_default_policy() {
+        assert_eq!(light(&evidence(1.0)), Stoplight::Amber);
+        assert_eq!(light(&at(0.0, Some(5.0))), Stoplight::Amber);
+        let mut phone = evidence(0.0);
+        phone.identifiers = Identifier::Phone.bit();
+        assert_eq!(light(&phone), Stoplight::Red);
+        assert_eq!(light(&at(0.95, Some(120.0))), Stoplight::Red);
+        assert_eq!(light(&evidence(0.7)), Stoplight::Green);
+        assert_eq!(light(&at(0.0, Some(250.0))), Stoplight::Green);
+    }
+
+    #[test]
+    fn reasons_explain_the_points() {
+        let p = default_policy();
+        let mut ev = evidence(0.91);
+        ev.country_match = Some(false);
+        ev.postcode_match = Some(true);
+        ev.city_match = true;
+        let (points, reasons) = evidence_points(&p, &ev);
+        assert_eq!(
+            reasons.as_slice(),
+            &[
+                ReasonCode::NameStrong,
+                ReasonCode::CountryMismatch,
+                ReasonCode::PostcodeMatch,
+                ReasonCode::CityMatch
+            ]
+        );
+        assert!(points > 0.0);
+        let mut area = evidence(0.83);
+        area.in_area = true;
+        assert_eq!(
+            evidence_points(&p, &area).1.as_slice(),
+            &[ReasonCode::NamePartial, ReasonCode::GeoInArea]
+        );
+        let mut postcode_only = evidence(0.0);
+        postcode_only.postcode_match = Some(true);
+        assert_eq!(
+            evidence_points(&p, &postcode_only),
+            (0.0, Reasons::default())
+        );
+    }
+
+    #[test]
+    fn address_disagreement_weakens_a_name_match_but_never_location_agreement() {
+        let p = default_policy();
+        let mut alone = evidence(0.95);
+        alone.city_match = true;
+        let mut moved = alone.clone();
+        moved.postcode_match = Some(false);
+        let mut far = alone.clone();
+        far.distance_m = Some(9000.0);
+        assert!(score(&moved) < score(&alone) && score(&far) < score(&alone));
+        let mut far_and_moved = far.clone();
+        far_and_moved.postcode_match = Some(false); // one move, counted once
+        assert_eq!(score(&far_and_moved), score(&far).min(score(&moved)));
+        assert_eq!(
+            evidence_points(&p, &far_and_moved).1.as_slice(),
+            &[
+                ReasonCode::NameStrong,
+                ReasonCode::PostcodeMismatch,
+                ReasonCode::LocationFar,
+                ReasonCode::CityMatch
+            ]
+        );
+        // beyond "near", short of "far": neither agreement nor disagreement
+        assert_eq!(score(&at(0.95, Some(1000.0))), score(&evidence(0.95)));
+        let mut near_moved = at(0.95, Some(40.0));
+        near_moved.postcode_match = Some(false);
+        assert_eq!(score(&near_moved), score(&at(0.95, Some(40.0))));
+    }
+
+    #[test]
+    fn incident_weight_orders_kinds_and_decays_with_age_to_a_floor() {
+        let p = default_policy();
+        let (seizure, suspicious, fentanyl) = (0, 1, 0);
+        let fresh = incident_weight(&p, seizure, fentanyl, 0);
+        assert_eq!(fresh, 1.0);
+        assert_eq!(
+            incident_weight(&p, seizure, fentanyl, 9000),
+            p.recency_floor
+        );
+        assert!(incident_weight(&p, suspicious, fentanyl, 0) < fresh);
+    }
+
+    #[test]
+    fn more_matches_raise_the_party_score_but_damped() {
+        let p = default_policy();
+        assert_eq!(combine_scores(&p, &[]), 0.0);
+        let one = combine_scores(&p, &[50.0]);
+        let two = combine_scores(&p, &[50.0, 50.0]);
+        assert_eq!(one, 50.0);
+        assert!(one < two && two < 75.0);
+    }
+
     proptest! {
+        #[test]
+        fn score_is_monotone_in_name_similarity(a in 0.0f64..=1.0, b in 0.0f64..=1.0) {
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(score(&evidence(low)) <= score(&evidence(high)));
+        }
+
+        #[test]
+        fn score_decreases_with_distance(a in 0.0f64..300.0, b in 0.0f64..300.0, sim in 0.0f64..=1.0) {
+            let (near, far) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(score(&at(sim, Some(near))) >= score(&at(sim, Some(far))));
+        }
+
         #[test]
         fn score_is_strictly_increasing_and_points_for_inverts_it(a in 0.0f64..400.0, b in 0.0f64..400.0) {
             let p = default_policy();

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::candidates::{match_party, Found, PreparedParty};
+use crate::candidates::{match_party, score_every_party, Found, PreparedParty};
 use crate::model::{Incident, Query};
 use crate::policy::Policy;
 use crate::scoring::{combine_scores, stoplight_of};
@@ -164,6 +164,33 @@ impl View {
             })
             .collect()
     }
+}
+
+/// The verdict of a query whose candidates a database-backed screener found: `candidates[i]`
+/// (a snapshot of the incidents found for party i) is scored party by party with the same
+/// evidence, weights and stoplights as the index.
+pub fn rescore<'a>(
+    query: &Query,
+    candidates: &'a [Snapshot],
+    policy: &Policy,
+    today: i32,
+    incident_count: usize,
+) -> Verdict<'a> {
+    let parties = query
+        .parties
+        .iter()
+        .zip(candidates)
+        .enumerate()
+        .map(|(index, (party, snapshot))| {
+            let prepared = PreparedParty::new(&snapshot.keying, party);
+            let found = score_every_party(snapshot, &prepared, policy, today)
+                .into_iter()
+                .map(|found| Located { snapshot, found })
+                .collect();
+            finish_party(index, prepared.role, found, policy)
+        })
+        .collect();
+    result_of(query, parties, policy, 0, incident_count)
 }
 
 /// A query party's verdict from its matches: the best match per incident, ranked.

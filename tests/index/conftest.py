@@ -15,7 +15,7 @@ from index.model import (
     SubstanceClass,
 )
 from index.policy import DEFAULT_POLICY, Policy
-from index.snapshot import IndexView, build_snapshot
+from service.screener import CompiledView
 
 TODAY = date(2026, 11, 24)
 SHANGHAI = Location(31.2304, 121.4737)
@@ -65,14 +65,14 @@ def hongda() -> Incident:
 
 
 @pytest.fixture
-def view(hongda: Incident) -> IndexView:
+def view(hongda: Incident) -> CompiledView:
     other = incident(
         "ION-2025-0002",
         Party(PartyRole.EXPORTER, business_name="SIS d.o.o.", city="Beograd", country_code="RS"),
         kind=IncidentKind.SUSPICIOUS_SHIPMENT,
         reported_on=date(2025, 2, 1),
     )
-    return IndexView.of(build_snapshot([hongda, other], generation=7))
+    return CompiledView.build([hongda, other], generation=7)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from index import _core
 from index.evaluation import (
     NEGATIVE_FAMILIES,
     POSITIVE_FAMILIES,
@@ -7,9 +8,8 @@ from index.evaluation import (
     evaluate,
     screening_date,
 )
-from index.normalize import canonical_phone
 from index.policy import DEFAULT_POLICY
-from index.snapshot import IndexView, build_snapshot
+from service.screener import CompiledView
 
 
 def test_small_evaluation_run_reports_every_family_and_catches_most_variants() -> None:
@@ -17,7 +17,7 @@ def test_small_evaluation_run_reports_every_family_and_catches_most_variants() -
     assert len(dataset.cases) == 12 * (len(POSITIVE_FAMILIES) + len(NEGATIVE_FAMILIES))
     again = build_evaluation_set(seed=1, background=1500, per_family=12)
     assert [c.query for c in again.cases] == [c.query for c in dataset.cases]
-    view = IndexView.of(build_snapshot(dataset.incidents, 1))
+    view = CompiledView.build(dataset.incidents, 1)
     figures = evaluate(lambda q: view.screen(q, DEFAULT_POLICY, screening_date()), dataset.cases)
     report = figures.as_dict()
     assert set(figures.by_family) == set(POSITIVE_FAMILIES) | set(NEGATIVE_FAMILIES)
@@ -29,17 +29,19 @@ def test_small_evaluation_run_reports_every_family_and_catches_most_variants() -
 def test_negatives_share_no_identifier_and_name_variants_carry_addresses() -> None:
     dataset = build_evaluation_set(seed=3, background=3000, per_family=40)
     recorded = {
-        canonical_phone(phone, party.country_code)
+        value
         for incident in dataset.incidents
         for party in incident.parties
-        for phone in party.phones
+        for _, value in _core.identifiers(list(party.phones), [], [], party.country_code)
     }
     by_id = {incident.incident_id: incident for incident in dataset.incidents}
     same = moved = bare = 0
     for case in dataset.cases:
         party = case.query.parties[0]
         if not case.positive:
-            phones = {canonical_phone(p, party.country_code) for p in party.phones}
+            phones = {
+                v for _, v in _core.identifiers(list(party.phones), [], [], party.country_code)
+            }
             assert not phones & recorded, case
         elif case.family in ("typo", "reorder", "abbreviation"):
             postcodes = {p.postcode for p in by_id[case.target_incident].parties}

@@ -1,18 +1,40 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.normalize import (
-    canonical_domain,
-    canonical_email,
-    canonical_phone,
-    normalize_name,
-    normalize_place,
-    normalize_postcode,
-    skeleton,
-)
+from index import _core
+
+
+@dataclass(frozen=True)
+class Name:
+    tokens: tuple[str, ...]
+    core_tokens: tuple[str, ...]
+
+    @property
+    def core(self) -> str:
+        return " ".join(self.core_tokens)
+
+    @property
+    def full(self) -> str:
+        return " ".join(self.tokens)
+
+
+def normalize_name(raw: str) -> Name:
+    tokens, core = _core.normalize_name(raw)
+    return Name(tuple(tokens), tuple(core))
+
+
+def identifier(kind: str, raw: str, country_code: str = "") -> str | None:
+    found = _core.identifiers(
+        [raw] if kind == "phone" else [], [raw] if kind == "email" else [],
+        [raw] if kind == "domain" else [], country_code,
+    )  # fmt: skip
+    return found[0][1] if found else None
+
 
 SAME_NAMES = [
     ("SIS DOO", "SIS d.o.o."),
@@ -87,29 +109,21 @@ def test_normalised_names_are_plain_lowercase_ascii_tokens(raw: str) -> None:
         assert token.isascii() and token.isalnum() and token == token.lower()
 
 
-def test_skeleton_folds_vowel_variants() -> None:
-    assert skeleton("mohammed") == skeleton("muhammad") == "md"
-    assert skeleton("natalya") == skeleton("natallia")
-
-
 def test_identifiers_reach_canonical_forms() -> None:
-    assert canonical_phone("021 5555 1234", "CN") == "+862155551234"
-    assert canonical_phone("+86 (21) 5555-1234") == "+862155551234"
-    assert canonical_phone("+44 (0)20 7946 0958") == "+442079460958"
-    assert canonical_phone("not a phone") is None
-    assert canonical_phone("12", "DE") is None
-    assert canonical_email(" Sales+Q3@Ex.COM ") == "sales@ex.com"
-    assert canonical_email("no-at-sign") is None
-    assert canonical_email("a@b") is None
-    assert canonical_email("+tag@ex.com") is None
-    assert canonical_email("a@ex..com") is None
-    assert canonical_domain("https://www.Ex.com/shop?x=1") == "ex.com"
-    assert canonical_domain("bücher.example") == "xn--bcher-kva.example"
-    assert canonical_domain("localhost") is None
-    assert canonical_domain("a..b") is None
-    assert normalize_postcode("sw1a 1aa") == "SW1A1AA"
-    assert normalize_place("São Paulo") == "sao paulo"
-    assert normalize_place("Москва") == "moskva"
+    assert identifier("phone", "021 5555 1234", "CN") == "+862155551234"
+    assert identifier("phone", "+86 (21) 5555-1234") == "+862155551234"
+    assert identifier("phone", "+44 (0)20 7946 0958") == "+442079460958"
+    assert identifier("phone", "not a phone") is None
+    assert identifier("phone", "12", "DE") is None
+    assert identifier("email", " Sales+Q3@Ex.COM ") == "sales@ex.com"
+    assert identifier("email", "no-at-sign") is None
+    assert identifier("email", "a@b") is None
+    assert identifier("email", "+tag@ex.com") is None
+    assert identifier("email", "a@ex..com") is None
+    assert identifier("domain", "https://www.Ex.com/shop?x=1") == "ex.com"
+    assert identifier("domain", "bücher.example") == "xn--bcher-kva.example"
+    assert identifier("domain", "localhost") is None
+    assert identifier("domain", "a..b") is None
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,21 @@
+"""The compiled re-scoring that database-backed baselines use gives the index's own verdict
+for the incidents the index matched (the comparison isolates candidate finding)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from index import _core
+from index.errors import ValidationError
 from index.evaluation import build_evaluation_set, screening_date
-from index.model import IncidentStatus, ReasonCode, Result, Stoplight
+from index.model import Incident, IncidentStatus, Query, ReasonCode, Result, Stoplight
 from index.policy import DEFAULT_POLICY
-from index.rescore import party_records, record_from_dict, record_to_dict, screen_records
-from index.snapshot import IndexView, build_snapshot
+from preflight.v1 import preflight_pb2 as pb
+from service.codec import incident_to_json
+from service.rpc import convert
+from service.screener import CompiledView, compiled_policy
 
 
 def _shape(result: Result) -> list[object]:
@@ -21,26 +30,30 @@ def _shape(result: Result) -> list[object]:
     ]
 
 
-def test_rescoring_the_incidents_a_snapshot_matched_gives_the_snapshot_verdict() -> None:
+def rescored(query: Query, found: list[list[Incident]], incident_count: int = 0) -> Result:
+    raw, _ = _core.rescore(
+        convert.query_to_pb(query).SerializeToString(),
+        [[incident_to_json(i) for i in incidents] for incidents in found],
+        compiled_policy(DEFAULT_POLICY),
+        screening_date().toordinal(),
+        incident_count,
+    )
+    return convert.result_from_pb(pb.ScreenResponse.FromString(raw))
+
+
+def test_rescoring_the_incidents_the_index_matched_gives_the_index_verdict() -> None:
     dataset = build_evaluation_set(seed=3, background=2000, per_family=15)
-    view = IndexView.of(build_snapshot(dataset.incidents, 1))
-    records = {i.incident_id: party_records(i) for i in dataset.incidents}
+    view = CompiledView.build(dataset.incidents, 1)
+    by_id = {i.incident_id: i for i in dataset.incidents}
     today = screening_date()
     compared = alerts = 0
     for case in dataset.cases:
         expected = view.screen(case.query, DEFAULT_POLICY, today)
         if ReasonCode.GEO_IN_AREA in expected.reasons:
-            continue  # areas are the Snapshot's alone
-        matched = {m.incident.incident_id for p in expected.parties for m in p.matches}
-        found = [r for incident_id in sorted(matched) for r in records[incident_id]]
-        got = screen_records(
-            case.query,
-            [found] * len(case.query.parties),
-            DEFAULT_POLICY,
-            today,
-            generation=expected.generation,
-            incident_count=expected.incident_count,
-        )
+            continue  # areas are the index's alone
+        matched = sorted({m.incident.incident_id for p in expected.parties for m in p.matches})
+        found = [by_id[i] for i in matched]
+        got = rescored(case.query, [found] * len(case.query.parties), expected.incident_count)
         assert _shape(got) == _shape(expected), case
         compared += 1
         alerts += expected.stoplight is not Stoplight.GREEN
@@ -48,18 +61,20 @@ def test_rescoring_the_incidents_a_snapshot_matched_gives_the_snapshot_verdict()
     assert alerts >= 50
 
 
-def test_records_survive_their_dict_form_and_retracted_incidents_have_none() -> None:
-    dataset = build_evaluation_set(seed=4, background=50, per_family=1)
-    for incident in dataset.incidents:
-        for record in party_records(incident):
-            assert record_from_dict(record_to_dict(record)) == record
-    retracted = replace(dataset.incidents[0], status=IncidentStatus.RETRACTED)
-    assert party_records(retracted) == []
-
-
-def test_no_candidates_is_green_with_no_matches() -> None:
+def test_no_candidates_or_only_retracted_ones_is_green_with_no_matches() -> None:
     dataset = build_evaluation_set(seed=4, background=50, per_family=1)
     query = dataset.cases[0].query
-    result = screen_records(query, [[]] * len(query.parties), DEFAULT_POLICY, screening_date())
+    result = rescored(query, [[]] * len(query.parties))
     assert result.stoplight is Stoplight.GREEN
     assert all(not p.matches for p in result.parties)
+    target = next(c for c in dataset.cases if c.positive and c.target_incident)
+    incident = next(i for i in dataset.incidents if i.incident_id == target.target_incident)
+    retracted = replace(incident, status=IncidentStatus.RETRACTED)
+    parties = len(target.query.parties)
+    assert rescored(target.query, [[incident]] * parties).parties[0].matches
+    assert not rescored(target.query, [[retracted]] * parties).parties[0].matches
+
+
+def test_an_invalid_request_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        _core.rescore(b"\xff", [], compiled_policy(DEFAULT_POLICY), 1, 0)

@@ -1,14 +1,8 @@
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from itertools import pairwise
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,11 +21,9 @@ from index.model import (
     Result,
     Stoplight,
 )
-from index.names import FULL, key, keying_probe
 from index.policy import DEFAULT_POLICY, Policy
-from index.postings import Postings
-from index.snapshot import IndexView, PackedStrings, Snapshot, build_snapshot, merge_columns
 from index.synthetic import Generator, offset, s10
+from service.screener import CompiledView
 from tests.index.conftest import BERLIN, SHANGHAI, TODAY, incident, query
 
 
@@ -40,7 +32,7 @@ def matched_ids(result: Result) -> set[str]:
 
 
 def test_transliterated_name_meets_the_recorded_chinese_name(
-    view: IndexView, policy: Policy
+    view: CompiledView, policy: Policy
 ) -> None:
     chinese = Party(PartyRole.EXPORTER, business_name="上海宏达化工有限公司", country_code="CN")
     result = view.screen(query(chinese), policy, TODAY)
@@ -54,14 +46,14 @@ def test_transliterated_name_meets_the_recorded_chinese_name(
     assert result.policy_version == policy.version
 
 
-def test_sis_doo_meets_sis_d_o_o(view: IndexView, policy: Policy) -> None:
+def test_sis_doo_meets_sis_d_o_o(view: CompiledView, policy: Policy) -> None:
     result = view.screen(query(Party(business_name="SIS DOO", country_code="RS")), policy, TODAY)
     assert matched_ids(result) == {"ION-2025-0002"}
     assert result.stoplight is not Stoplight.GREEN
 
 
 def test_strong_name_near_the_incident_is_red_and_explained(
-    view: IndexView, policy: Policy
+    view: CompiledView, policy: Policy
 ) -> None:
     near = offset(SHANGHAI, 60.0, 45.0)
     party = Party(PartyRole.EXPORTER, business_name="Shanghai Hongda Chem", location=near,
@@ -76,7 +68,7 @@ def test_strong_name_near_the_incident_is_red_and_explained(
     assert result.score == result.parties[0].score == match.score
 
 
-def test_reused_phone_under_another_name_is_red(view: IndexView, policy: Policy) -> None:
+def test_reused_phone_under_another_name_is_red(view: CompiledView, policy: Policy) -> None:
     party = Party(PartyRole.IMPORTER, name="Someone Else", phones=("021-5555-1234",),
                   country_code="CN")  # fmt: skip
     result = view.screen(query(party), policy, TODAY)
@@ -85,7 +77,7 @@ def test_reused_phone_under_another_name_is_red(view: IndexView, policy: Policy)
 
 
 def test_same_building_alone_is_amber_and_other_names_elsewhere_are_green(
-    view: IndexView, policy: Policy
+    view: CompiledView, policy: Policy
 ) -> None:
     neighbour = Party(name="Max Mustermann", location=offset(BERLIN, 10.0, 0.0))
     stranger = Party(name="Max Mustermann", location=offset(BERLIN, 900.0, 0.0))
@@ -95,14 +87,14 @@ def test_same_building_alone_is_amber_and_other_names_elsewhere_are_green(
     assert far.parties[0].matches == ()
 
 
-def test_invalid_query_is_refused_not_screened(view: IndexView, policy: Policy) -> None:
+def test_invalid_query_is_refused_not_screened(view: CompiledView, policy: Policy) -> None:
     with pytest.raises(ValidationError):
         view.screen(query(Party(name="A"), item_id="EE471108152FR"), policy, TODAY)
 
 
 def test_retracted_incident_never_matches(hongda: Incident, policy: Policy) -> None:
     retracted = replace(hongda, status=IncidentStatus.RETRACTED)
-    view = IndexView.of(build_snapshot([retracted]))
+    view = CompiledView.build([retracted])
     result = view.screen(query(*hongda.parties), policy, TODAY)
     assert result.stoplight is Stoplight.GREEN
     assert matched_ids(result) == set()
@@ -112,7 +104,7 @@ def test_retracted_incident_never_matches(hongda: Incident, policy: Policy) -> N
 def test_incident_areas_match_points_inside(policy: Policy) -> None:
     lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
                                     area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
-    view = IndexView.of(build_snapshot([lab]))
+    view = CompiledView.build([lab])
     inside = view.screen(query(Party(name="Z", location=Location(10.005, 20.005))), policy, TODAY)
     assert matched_ids(inside) == {"ION-LAB"}
     assert ReasonCode.GEO_IN_AREA in inside.reasons
@@ -123,7 +115,9 @@ def generated() -> list[Incident]:
     return list(Generator(5).incidents(600))
 
 
-def screen_all(view: IndexView, parties: list[Party]) -> list[tuple[str, float, tuple[str, ...]]]:
+def screen_all(
+    view: CompiledView, parties: list[Party]
+) -> list[tuple[str, float, tuple[str, ...]]]:
     out = []
     for party in parties:
         result = view.screen(query(party), DEFAULT_POLICY, TODAY)
@@ -135,13 +129,13 @@ def test_delta_then_compaction_answers_like_a_fresh_build(generated: list[Incide
     base, later = generated[:500], generated[500:]
     changed = [replace(base[3], parties=later[0].parties, version=2), *later[1:50]]
     deleted = [base[7].incident_id, base[11].incident_id]
-    view = IndexView.of(build_snapshot(base, 1)).apply(changed, deleted)
+    view = CompiledView.build(base, 1).apply(changed, deleted)
     final = {i.incident_id: i for i in base}
     for inc in changed:
         final[inc.incident_id] = inc
     for incident_id in deleted:
         del final[incident_id]
-    fresh = IndexView.of(build_snapshot(final.values(), 2))
+    fresh = CompiledView.build(final.values(), 2)
     probes = [p for inc in [*changed, base[7], base[11], *base[:40]] for p in inc.parties]
     assert view.incident_count == fresh.incident_count == len(final)
     assert screen_all(view, probes) == screen_all(fresh, probes)
@@ -152,89 +146,10 @@ def test_delta_then_compaction_answers_like_a_fresh_build(generated: list[Incide
     )
 
 
-def test_a_snapshot_restored_from_its_columns_answers_the_same(
-    generated: list[Incident],
-) -> None:
-    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
-                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
-    original = build_snapshot([*generated[:300], lab], 4)
-    columns = original.columns()
-    assert all(values.dtype != object for values in columns.values())
-    restored = Snapshot.from_columns({k: v.copy() for k, v in columns.items()}, 4)
-    assert restored.incident_count == original.incident_count
-    assert restored.party_count == original.party_count
-    assert restored.nbytes == original.nbytes
-    a, b = IndexView.of(original), IndexView.of(restored)
-    probes = [p for inc in generated[250:320] for p in inc.parties]
-    inside = Party(name="Z", location=Location(10.005, 20.005))
-    for party in [*probes, inside]:
-        assert a.screen(query(party), DEFAULT_POLICY, TODAY) == b.screen(
-            query(party), DEFAULT_POLICY, TODAY
-        )
-    assert matched_ids(b.screen(query(inside), DEFAULT_POLICY, TODAY)) == {"ION-LAB"}
-    assert restored.rows_of([generated[3].incident_id]) == original.rows_of(
-        [generated[3].incident_id]
-    )
-
-
-@pytest.mark.parametrize(
-    ("column", "damage"),
-    [
-        ("versions", lambda v: v[:-1]),
-        ("party_names.offsets", lambda v: v[:-1]),
-        ("incident_ids.offsets", lambda v: v[::-1]),
-        ("postings.starts", lambda v: v[:-1]),
-        ("areas.vertex_counts", lambda v: v + 1),
-    ],
-)
-def test_columns_that_do_not_describe_a_snapshot_are_refused(
-    generated: list[Incident], column: str, damage: Callable[[Any], Any]
-) -> None:
-    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
-                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
-    columns = build_snapshot([*generated[:50], lab]).columns()
-    columns[column] = damage(columns[column])
-    with pytest.raises(ValueError, match=r"\w"):
-        Snapshot.from_columns(columns, 1)
-
-
-@pytest.mark.parametrize("cuts", [(0,), (1,), (150,), (37, 120, 260), (300,)])
-def test_merged_slice_builds_are_exactly_one_build(
-    generated: list[Incident], cuts: tuple[int, ...]
-) -> None:
-    lab = incident("ION-LAB", Party(PartyRole.OTHER, business_name="Site 7",
-                                    area=Area.box(10.0, 20.0, 10.01, 20.01)))  # fmt: skip
-    retracted = replace(generated[5], status=IncidentStatus.RETRACTED)
-    incidents = [*generated[:5], retracted, *generated[6:150], lab, *generated[150:300]]
-    bounds = [0, *cuts, len(incidents)]
-    parts = [build_snapshot(incidents[a:b]).columns() for a, b in pairwise(bounds)]
-    whole = build_snapshot(incidents).columns()
-    merged = merge_columns(parts)
-    assert merged.keys() == whole.keys()
-    for name, values in whole.items():
-        assert merged[name].dtype == values.dtype, name
-        assert np.array_equal(merged[name], values, equal_nan=values.dtype.kind == "f"), name
-    view = IndexView.of(Snapshot.from_columns(merged, 1))
-    assert matched_ids(view.screen(query(incidents[200].parties[0]), DEFAULT_POLICY, TODAY))
-
-
-def _probe_under(seed: str) -> int:
-    code = "from index.names import keying_probe; print(keying_probe())"
-    env = {**os.environ, "PYTHONHASHSEED": seed}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    return int(out.stdout)
-
-
-def test_the_keying_probe_tells_processes_that_key_alike_from_others() -> None:
-    assert _probe_under("11") == _probe_under("11")
-    assert _probe_under("11") != _probe_under("12")
-    assert keying_probe() == key(FULL, "\x00preflight keying probe")
-
-
 def test_a_batch_answers_each_item_as_screening_it_alone_would(
     generated: list[Incident],
 ) -> None:
-    view = IndexView.of(build_snapshot(generated[:400], 1)).apply(generated[400:450])
+    view = CompiledView.build(generated[:400], 1).apply(generated[400:450])
     rng = np.random.default_rng(3)
     recorded = [p for inc in generated[380:430] for p in inc.parties]
     moved = [replace(p, location=offset(p.location, 60.0, 90.0)) for p in recorded if p.location]
@@ -252,8 +167,8 @@ def test_a_batch_answers_each_item_as_screening_it_alone_would(
 
 
 def test_same_input_gives_the_same_answer(generated: list[Incident]) -> None:
-    a = IndexView.of(build_snapshot(generated[:300]))
-    b = IndexView.of(build_snapshot(list(generated[:300])))
+    a = CompiledView.build(generated[:300])
+    b = CompiledView.build(list(generated[:300]))
     probes = [p for inc in generated[250:320] for p in inc.parties]
     assert screen_all(a, probes) == screen_all(b, probes)
 
@@ -264,7 +179,7 @@ def test_a_party_within_the_radius_is_always_found(metres: float, bearing: float
     target = incident("ION-GEO", Party(name="Target", location=SHANGHAI))
     decoys = [incident(f"D{i}", Party(name=f"Decoy {i}", location=offset(SHANGHAI, 400 + i, i)))
               for i in range(20)]  # fmt: skip
-    view = IndexView.of(build_snapshot([target, *decoys]))
+    view = CompiledView.build([target, *decoys])
     probe = Party(name="Unrelated Person", location=offset(SHANGHAI, metres, bearing))
     # every party within the radius is a candidate while the candidate cap is not reached
     generous = replace(
@@ -279,33 +194,18 @@ def test_a_party_within_the_radius_is_always_found(metres: float, bearing: float
     )
 
 
-def test_snapshot_facts_and_packed_strings() -> None:
-    snapshot = build_snapshot(list(Generator(3).incidents(50)), generation=4)
-    assert snapshot.incident_count == 50
-    assert snapshot.party_count == 100
-    assert snapshot.nbytes > 0
-    assert snapshot.rows_of(["ION-2014-0000000", "missing"]) == {0}
-    packed = PackedStrings(["a", "", "ü"])
-    assert [packed[i] for i in range(len(packed))] == ["a", "", "ü"]
-
-
-def test_postings_lookup_and_duplicates() -> None:
-    postings = Postings.build(np.array([5, 3, 5, 5], np.int64), np.array([2, 1, 0, 2], np.int32))
-    assert postings.ids(5).tolist() == [0, 2]
-    assert postings.ids(3).tolist() == [1]
-    assert postings.ids(4).tolist() == []
-    assert Postings.empty().ids(1).tolist() == []
-    assert postings.nbytes > 0
+def test_snapshot_facts() -> None:
+    view = CompiledView.build(list(Generator(3).incidents(50)), generation=4)
+    assert view.incident_count == 50
+    assert view.party_count == 100
+    assert view.core.snapshot().nbytes > 0
+    assert view.generation == 4
 
 
 def test_stale_incidents_weigh_less(hongda: Incident, policy: Policy) -> None:
     old = replace(hongda, reported_on=date(2010, 1, 1))
-    fresh_score = (
-        IndexView.of(build_snapshot([hongda])).screen(query(hongda.parties[1]), policy, TODAY).score
-    )
-    old_score = (
-        IndexView.of(build_snapshot([old])).screen(query(hongda.parties[1]), policy, TODAY).score
-    )
+    fresh_score = CompiledView.build([hongda]).screen(query(hongda.parties[1]), policy, TODAY).score
+    old_score = CompiledView.build([old]).screen(query(hongda.parties[1]), policy, TODAY).score
     assert old_score < fresh_score
 
 
@@ -316,7 +216,7 @@ def test_parties_under_two_common_tokens_are_still_found() -> None:
         incident("ION-B", Party(name="Jane Doe")),
         incident("ION-C", Party(name="Tran Pham")),
     ]
-    view = IndexView.of(build_snapshot(people))
+    view = CompiledView.build(people)
     strict = replace(DEFAULT_POLICY, name_df_cap=1)
     misspelt = query(Party(name="PHAM, John Janne"))  # no whole-name key: only common tokens
     result = view.screen(misspelt, strict, TODAY)
@@ -331,7 +231,7 @@ def test_reordered_name_with_generic_words_is_found_by_its_whole_name() -> None:
         incident("ION-T", Party(business_name="Trần Nguyễn Co., Ltd")),
         *(incident(f"ION-{i}", Party(name=f"Nguyen Van {i}x Tran")) for i in range(5)),
     ]
-    view = IndexView.of(build_snapshot(people))
+    view = CompiledView.build(people)
     only_whole_names = replace(DEFAULT_POLICY, name_df_cap=1, common_key_df_cap=1)
     result = view.screen(
         query(Party(business_name="Nguyễn Technology Trần")), only_whole_names, TODAY
@@ -346,7 +246,7 @@ def test_transliteration_variant_is_found_by_its_phonetic_key() -> None:
         incident("ION-A", Party(name="Gong Li")),
         incident("ION-B", Party(name="Gong Wei")),
     ]
-    view = IndexView.of(build_snapshot(people))
+    view = CompiledView.build(people)
     rare_keys_only = replace(DEFAULT_POLICY, name_df_cap=2, common_key_df_cap=2)
     assert matched_ids(view.screen(query(Party(name="Iuan Gong")), rare_keys_only, TODAY)) == {
         "ION-T"
@@ -359,7 +259,7 @@ def test_among_many_parties_of_one_name_the_one_in_the_querys_city_is_a_candidat
         for i in range(30)
     ]
     target = incident("ION-T", Party(name="Jane Duong", city="Ho Chi Minh", country_code="VN"))
-    view = IndexView.of(build_snapshot([*elsewhere, target]))
+    view = CompiledView.build([*elsewhere, target])
     few = replace(DEFAULT_POLICY, name_candidates=3)
     party = Party(name="DUONG, Jane", city="Ho Chi Minh", country_code="VN")
     result = view.screen(query(party), few, TODAY)
@@ -370,7 +270,7 @@ def test_a_common_token_still_ranks_the_candidates_of_a_rarer_one() -> None:
     luos = [incident(f"ION-L{i:02d}", Party(name=f"Luo Q{i:02d}x")) for i in range(30)]
     yangs = [incident(f"ION-Y{i:02d}", Party(name=f"Yang W{i:02d}x")) for i in range(50)]
     target = incident("ION-T", Party(name="Luo Yang"))
-    view = IndexView.of(build_snapshot([*luos, *yangs, target]))
+    view = CompiledView.build([*luos, *yangs, target])
     # "luo" is rare but shared by 31 parties; "yang" (as "iang") is common.
     policy = replace(DEFAULT_POLICY, name_df_cap=40, name_candidates=3)
     result = view.screen(query(Party(name="Luo Iang")), policy, TODAY)

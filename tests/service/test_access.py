@@ -4,7 +4,6 @@ server over loopback with certificates made by `preflight certs`' code."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from service.metrics import ServerMetrics
 from service.rpc.server import Running, start_server
 from service.settings import SettingsError, load_settings
 from service.store.sqlite import SqliteStore
+from tests.conftest import HeldView
 
 ADMIN_KEY = "admin-key-0123456789"
 LIMITED_KEY = "limited-key-0123456789"
@@ -218,26 +218,22 @@ def test_calls_beyond_the_concurrency_cap_are_refused_at_once(tmp_path: Path, pk
     try:
         assert running.holder.wait_loaded(30)
         atlas = connect(running, pki, "atlas")
+        held = HeldView(running.holder.view)
+        running.holder._view = held  # type: ignore[assignment]
         slow_done = threading.Event()
 
-        crowded = [
-            pb.ScreenRequest(item=pb.Item(item_id=f"AWB-{n}"), parties=[
-                pb.Party(name=f"Sender {n} {k}", country_code="FR") for k in range(8)])
-            for n in range(5000)
-        ]  # fmt: skip
-
-        def slow() -> None:  # some seconds of screening, holding the one slot
+        def slow() -> None:  # a screen held in the core, holding the one slot
             with PreflightClient(atlas, timeout_s=60) as client:
-                client.screen_batch(crowded, timeout_s=60)
+                client.screen(item())
             slow_done.set()
 
         worker = threading.Thread(target=slow)
         worker.start()
-        time.sleep(0.5)
-        assert not slow_done.is_set(), "the slow batch finished before the probe"
+        assert held.entered.acquire(timeout=10), "the held call never reached the core"
         with PreflightClient(atlas, retries=0) as client:
             assert code_of(lambda: client.screen(item())) is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert not slow_done.is_set(), "the probe did not overlap the slow batch"
+        assert not slow_done.is_set(), "the probe did not overlap the held call"
+        held.release.set()
         worker.join(60)
         assert slow_done.is_set()
         with PreflightClient(atlas) as client:

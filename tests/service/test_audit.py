@@ -13,13 +13,16 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
 from index.model import s10_check_digit
+from index.policy import DEFAULT_POLICY
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.audit import (
     AuditLog,
     AuditQuery,
     AuditRecord,
+    AuditRow,
     RedisAuditSink,
+    Screened,
     SqliteAuditSink,
     open_audit,
     party_digest,
@@ -27,6 +30,7 @@ from service.audit import (
 from service.cli import main
 from service.metrics import ServerMetrics
 from service.rpc.server import start_server
+from service.screener import CompiledView, compiled_policy
 from service.settings import load_settings
 from service.store import open_store
 from tests.conftest import RedisServer
@@ -106,30 +110,48 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         running.stop(1.0)
 
 
-def record(at: float, item_id: str = "EE471108151FR") -> AuditRecord:
-    return AuditRecord(at, "atlas", "r1", "Screen", item_id, ("d" * 64,), "GREEN", 0.0, (), 1, "p1")
+def row(at: float, item_id: str = "EE471108151FR") -> AuditRow:
+    body = AuditRecord(at, "atlas", "r1", "Screen", item_id, ("d" * 64,), "GREEN", 0.0, (), 1,
+                       "p1").to_json()  # fmt: skip
+    return (at, "atlas", item_id, body)
+
+
+def screened(at: float, items: int) -> Screened:
+    """A call's verdicts on `items` items, as the compiled core summarises them."""
+    view = CompiledView.build(INCIDENTS[:20])
+    request = pb.ScreenBatchRequest(items=[
+        request_for(pb.Party(name=f"Nobody {n}", country_code="FR"), ITEMS[n % 3])
+        for n in range(items)
+    ])  # fmt: skip
+    _, summary = view.core.screen_batch(
+        request.SerializeToString(), compiled_policy(DEFAULT_POLICY), 1, 0.0, items
+    )
+    return Screened(summary, at, "atlas", "r1", "ScreenBatch")
 
 
 def test_a_full_buffer_drops_and_counts_and_never_blocks(tmp_path: Path) -> None:
     dropped: list[int] = []
     log = AuditLog(SqliteAuditSink(tmp_path / "a.sqlite"), max_pending=3, retention_years=5,
-                   on_dropped=dropped.append)  # fmt: skip
-    log.append([record(1.0), record(2.0)])
-    log.append([record(3.0), record(4.0), record(5.0)])  # one fits
+                   on_dropped=dropped.append, key=bytes.fromhex(AUDIT_KEY))  # fmt: skip
+    log.append(screened(1.0, 2))
+    log.append(screened(2.0, 2))  # does not fit: a call is kept whole or dropped whole
+    log.append(screened(3.0, 1))
     assert log.dropped == 2 and dropped == [2]
     log.flush()
-    assert [r.at for r in log.query(AuditQuery())] == [1.0, 2.0, 3.0]
+    records = list(log.query(AuditQuery()))
+    assert [r.at for r in records] == [1.0, 1.0, 3.0]
+    assert {r.item_id for r in records} <= set(ITEMS)
     log.stop()
 
 
 def test_retention_purges_what_is_older(tmp_path: Path, redis_server: RedisServer) -> None:
     for sink in (SqliteAuditSink(tmp_path / "a.sqlite"),
                  RedisAuditSink(redis_server.url, f"purge-{time.monotonic_ns()}:")):  # fmt: skip
-        sink.write([record(time.time(), "OLD")])
+        sink.write([row(time.time(), "OLD")])
         time.sleep(0.01)
         cutoff = time.time()
         time.sleep(0.01)
-        sink.write([record(time.time(), "NEW")])
+        sink.write([row(time.time(), "NEW")])
         assert sink.purge(cutoff) == 1
         assert [r.item_id for r in sink.query(AuditQuery())] == ["NEW"]
         sink.close()

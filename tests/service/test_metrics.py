@@ -21,7 +21,7 @@ from service.metrics import (
 )
 from service.refresh import IndexHolder
 from service.rpc.server import Running, start_server
-from service.settings import load_settings
+from service.settings import DEFAULT_INDEX_KEY, load_settings
 from service.snapshot_file import SnapshotFiles
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
@@ -159,15 +159,15 @@ def test_snapshot_files_are_counted_by_outcome(tmp_path: Path) -> None:
     metrics = ServerMetrics(registry)
     folder = tmp_path / "snapshots"
     first = IndexHolder(SqliteStore(store.path), on_event=metrics.observe_index_event,
-                        snapshot_files=SnapshotFiles(folder))  # fmt: skip
+                        snapshot_files=SnapshotFiles(folder, DEFAULT_INDEX_KEY))  # fmt: skip
     first.load()  # no file yet: refused, then built and written
     second = IndexHolder(SqliteStore(store.path), on_event=metrics.observe_index_event,
-                         snapshot_files=SnapshotFiles(folder))  # fmt: skip
+                         snapshot_files=SnapshotFiles(folder, DEFAULT_INDEX_KEY))  # fmt: skip
     second.load()
     assert sample(registry, "preflight_snapshot_files_total", outcome="refused") == 1
     assert sample(registry, "preflight_snapshot_files_total", outcome="written") == 1
     assert sample(registry, "preflight_snapshot_files_total", outcome="loaded") == 1
-    path = SnapshotFiles(folder).path_for(store.store_id())
+    path = SnapshotFiles(folder, DEFAULT_INDEX_KEY).path_for(store.store_id())
     path.unlink()
     path.mkdir()  # the next build cannot put its file there
     second.compact()

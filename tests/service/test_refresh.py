@@ -15,6 +15,7 @@ from index.model import Channel, Incident, IncidentStatus, Query
 from index.policy import DEFAULT_POLICY
 from index.synthetic import Generator
 from service.refresh import IndexHolder
+from service.screener import CompiledView
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
 from tests.conftest import RedisServer
@@ -26,7 +27,8 @@ def hits(holder: IndexHolder, incident: Incident) -> bool:
     view = holder.view
     assert view is not None
     party = next(p for p in incident.parties if p.names())
-    result = view.screen(Query("AWB-1", (party,), Channel.EXPRESS), DEFAULT_POLICY, TODAY)
+    query = Query("AWB-1", (party,), Channel.EXPRESS)
+    result = CompiledView(view).screen(query, DEFAULT_POLICY, TODAY)
     return incident.incident_id in {
         m.incident.incident_id for p in result.parties for m in p.matches
     }

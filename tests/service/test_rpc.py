@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,7 +26,7 @@ from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
-from tests.conftest import RedisServer, free_port
+from tests.conftest import HeldView, RedisServer, free_port
 
 INCIDENTS = list(Generator(44).incidents(200))
 
@@ -127,23 +126,6 @@ def test_batch_mixes_verdicts_and_per_item_errors(channel: grpc.Channel) -> None
     with pytest.raises(grpc.RpcError) as info:
         stub.ScreenBatch(pb.ScreenBatchRequest(items=items * 17))
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-
-
-class HeldView:
-    """A view whose screens wait until released: calls held in progress."""
-
-    def __init__(self, view: Any) -> None:
-        self._view = view
-        self.release = threading.Event()
-        self.entered = threading.Semaphore(0)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._view, name)
-
-    def screen(self, *args: Any) -> Any:
-        self.entered.release()
-        self.release.wait(30)
-        return self._view.screen(*args)
 
 
 def test_calls_in_progress_count_against_the_cap(tmp_path: Path) -> None:

@@ -493,7 +493,8 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         let name_len = raw_name.iter().position(|&b| b == 0).unwrap_or(NAME_BYTES);
         let name = String::from_utf8_lossy(&raw_name[..name_len]).into_owned();
         let size = element_size(code).ok_or(format!("column {name:?} has unknown type {code}"))?;
-        let start = usize::try_from(offset).map_err(|_| format!("column {name:?} is out of bounds"))?;
+        let start =
+            usize::try_from(offset).map_err(|_| format!("column {name:?} is out of bounds"))?;
         let end = usize::try_from(count)
             .ok()
             .and_then(|n| n.checked_mul(size))
@@ -501,7 +502,9 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
             .filter(|&end| end <= bytes.len())
             .ok_or(format!("column {name:?} runs past the end of the file"))?;
         if start % COLUMN_ALIGN != 0 {
-            return Err(format!("column {name:?} at byte {start} is not 64-byte aligned"));
+            return Err(format!(
+                "column {name:?} at byte {start} is not 64-byte aligned"
+            ));
         }
         if start < previous_end {
             return Err(format!("column {name:?} overlaps what precedes it"));
@@ -558,11 +561,15 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     let (incidents, parties) = (c.incidents as usize, c.parties as usize);
     check_permutation("id_rows", &id_rows, incidents)?;
     check_ascending("id_hashes", &id_hashes, false)?;
-    check_codes("kinds", &kinds, |x| IncidentKind::try_from_code(x).is_some())?;
+    check_codes("kinds", &kinds, |x| {
+        IncidentKind::try_from_code(x).is_some()
+    })?;
     check_codes("substances", &substances, |x| {
         SubstanceClass::try_from_code(x).is_some()
     })?;
-    check_codes("channels", &channels, |x| Channel::try_from_code(x).is_some())?;
+    check_codes("channels", &channels, |x| {
+        Channel::try_from_code(x).is_some()
+    })?;
     check_codes("party_role", &party_role, |x| {
         PartyRole::try_from_code(x).is_some()
     })?;

@@ -8,7 +8,9 @@ use super::*;
 use crate::document::incident_from_json;
 use crate::model::Incident;
 
-const KEY: Keying = Keying::new_const(0x0123_4567_89AB_CDEF, 0x0F1E_2D3C_4B5A_6978);
+fn key() -> Keying {
+    Keying::new(0x0123_4567_89AB_CDEF, 0x0F1E_2D3C_4B5A_6978)
+}
 
 fn documents() -> Vec<String> {
     let mut docs = vec![
@@ -41,7 +43,7 @@ fn incidents() -> Vec<Incident> {
 }
 
 fn built() -> Snapshot {
-    Snapshot::build(&incidents(), KEY, 7)
+    Snapshot::build(&incidents(), key(), 7)
 }
 
 /// A fresh path in the temporary directory, removed when dropped.
@@ -172,7 +174,7 @@ fn a_loaded_snapshot_saves_the_same_bytes() {
 
 #[test]
 fn an_empty_snapshot_round_trips() {
-    let empty = Snapshot::build(&[], KEY, 1);
+    let empty = Snapshot::build(&[], key(), 1);
     let path = TempPath::new();
     save(&empty, b"", &path.0).expect("saved");
     let (loaded, stamp) = load(&path.0, 2).expect("loaded");
@@ -193,7 +195,7 @@ fn columns_are_64_byte_aligned_and_the_header_is_as_documented() {
         bytes.len() as u64
     );
     assert_eq!(&bytes[24..40], CODE_FINGERPRINT.as_bytes());
-    assert_eq!(bytes[40..56], KEY.to_bytes());
+    assert_eq!(bytes[40..56], key().to_bytes());
     let columns = u32::from_le_bytes(bytes[112..116].try_into().unwrap()) as usize;
     assert_eq!(columns, 30);
     for i in 0..columns {
@@ -223,7 +225,10 @@ fn another_format_version_is_refused() {
     let mut bytes = saved().to_vec();
     bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     let why = reason(load_bytes(&bytes));
-    assert!(why.contains(&format!("format version {}", FORMAT_VERSION + 1)), "{why}");
+    assert!(
+        why.contains(&format!("format version {}", FORMAT_VERSION + 1)),
+        "{why}"
+    );
 }
 
 #[test]
@@ -282,17 +287,52 @@ fn sealed_with(name: &str, index: usize, value: &[u8]) -> Vec<u8> {
 #[test]
 fn values_the_core_indexes_with_are_checked_after_the_checksum() {
     let cases: [(&str, usize, Vec<u8>, &str); 11] = [
-        ("party_incident", 0, 9999u32.to_le_bytes().to_vec(), "out of range"),
-        ("postings.values", 0, u32::MAX.to_le_bytes().to_vec(), "postings.values"),
-        ("postings.starts", 1, 0u32.to_le_bytes().to_vec(), "postings.starts"),
-        ("postings.keys", 0, u64::MAX.to_le_bytes().to_vec(), "postings.keys"),
+        (
+            "party_incident",
+            0,
+            9999u32.to_le_bytes().to_vec(),
+            "out of range",
+        ),
+        (
+            "postings.values",
+            0,
+            u32::MAX.to_le_bytes().to_vec(),
+            "postings.values",
+        ),
+        (
+            "postings.starts",
+            1,
+            0u32.to_le_bytes().to_vec(),
+            "postings.starts",
+        ),
+        (
+            "postings.keys",
+            0,
+            u64::MAX.to_le_bytes().to_vec(),
+            "postings.keys",
+        ),
         ("agency_ids", 0, 77u32.to_le_bytes().to_vec(), "agency_ids"),
-        ("id_rows", 1, 0u32.to_le_bytes().to_vec(), "id_rows"),
+        (
+            "id_rows",
+            0,
+            [5u32.to_le_bytes(), 5u32.to_le_bytes()].concat(),
+            "id_rows",
+        ),
         ("kinds", 0, vec![200], "unknown code"),
         ("party_role", 0, vec![9], "unknown code"),
         ("party_names.blob", 0, vec![0xFF], "UTF-8"),
-        ("incident_ids.offsets", 1, 1000u64.to_le_bytes().to_vec(), "incident_ids"),
-        ("areas.vertices", 0, f64::NAN.to_le_bytes().to_vec(), "finite"),
+        (
+            "incident_ids.offsets",
+            1,
+            1000u64.to_le_bytes().to_vec(),
+            "incident_ids",
+        ),
+        (
+            "areas.vertices",
+            0,
+            f64::NAN.to_le_bytes().to_vec(),
+            "finite",
+        ),
     ];
     for (column, index, value, expected) in cases {
         let why = reason(load_bytes(&sealed_with(column, index, &value)));
@@ -307,7 +347,10 @@ fn an_offset_inside_a_character_is_refused() {
     let start = s.incident_ids.offsets[2];
     let bytes = sealed_with("incident_ids.offsets", 3, &(start + 7).to_le_bytes());
     let why = reason(load_bytes(&bytes));
-    assert!(why.contains("splits a character") || why.contains("UTF-8"), "{why}");
+    assert!(
+        why.contains("splits a character") || why.contains("UTF-8"),
+        "{why}"
+    );
 }
 
 /// Use every part of a loaded snapshot the way a screening does.
