@@ -1,10 +1,13 @@
-"""`make bench`: build time, memory and single-core screening speed of the core.
+"""`make bench`: build time, memory and single-core screening speed of the compiled core.
 
-Each size runs in its own process so that memory figures are its own: incidents are generated
-lazily into the build (generation time is measured and subtracted), steady-state RSS is read
-after a full garbage collection, and screening runs on one core over distinct two-party
-queries (mostly clean parties, some near-variants, a few true hits), one by one and in
-batches of 100 -> reports/bench.json.
+Each size runs in its own process so that memory figures are its own. Incidents are generated
+and serialized as the store holds them (JSON documents) before the clock starts; the build
+decodes, validates and indexes them (2 threads on this machine). Memory is read after the
+documents are dropped and the heap trimmed, and again in a fresh process that maps the
+snapshot file (as a restarted server does). Screening runs on one core, bytes in and bytes
+out through `index._core` (the servicer's call), over distinct two-party queries (mostly clean
+parties, some near-variants, a few true hits): one by one, and in batches of 100
+-> reports/bench.json.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import os
 import random
 import resource
 import statistics
@@ -19,17 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import orjson
 
+from index import _core
 from index.model import Incident, Party, PartyRole, Query
-from index.policy import DEFAULT_POLICY
-from index.snapshot import IndexView, Snapshot, build_snapshot
+from index.policy import DEFAULT_POLICY, policy_json
 from index.synthetic import TODAY, Generator, item_query, offset
+from preflight.v1 import preflight_pb2 as pb
+from service.codec import incident_to_json
+from service.rpc.convert import query_to_pb
+from service.screener import compiled_policy
+from service.settings import DEFAULT_INDEX_KEY
 
 SIZES = {"100k": 100_000, "1m": 1_000_000}
 QUERIES = 20_000
@@ -42,26 +49,9 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-class _TimedIncidents:
-    """Yields generated incidents, timing only the generation. Keeps none of them: objects
-    kept from the middle of a build would pin allocator arenas and inflate the RSS figure."""
-
-    def __init__(self, gen: Generator, count: int) -> None:
-        self.gen = gen
-        self.count = count
-        self.seconds = 0.0
-
-    def __iter__(self) -> Iterator[Incident]:
-        for number in range(self.count):
-            started = time.perf_counter()
-            incident = self.gen.incident_at(number)
-            self.seconds += time.perf_counter() - started
-            yield incident
-
-    def sample(self, size: int) -> list[Incident]:
-        """Some of the same incidents again, regenerated after the build."""
-        step = max(self.count // size, 1)
-        return [self.gen.incident_at(n) for n in range(0, self.count, step)]
+def _trim() -> None:
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _queries(gen: Generator, sample: list[Incident], count: int) -> list[Query]:
@@ -81,86 +71,120 @@ def _queries(gen: Generator, sample: list[Incident], count: int) -> list[Query]:
     return queries
 
 
-_LOAD_COLUMNS = """
-import ctypes, gc, os, sys
-import numpy as np
-from index.snapshot import Snapshot
+_LOAD_FILE = """
+import ctypes, gc, os, sys, time
+from index import _core
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 gc.collect()
 before = rss()
-with np.load(sys.argv[1], allow_pickle=False) as members:
-    snapshot = Snapshot.from_columns({name: members[name] for name in members.files}, 1)
-gc.collect()
-ctypes.CDLL("libc.so.6").malloc_trim(0)
-print(rss() - before)
+started = time.perf_counter()
+snapshot, _ = _core.Snapshot.load(sys.argv[1], 1)
+seconds = time.perf_counter() - started
+mapped = rss() - before
+view = _core.View(snapshot)
+policy = _core.Policy.from_json(sys.argv[2])
+with open(sys.argv[3], "rb") as f:
+    requests = f.read().split(b"\\0sep\\0")
+for request in requests:
+    view.screen(request, policy, int(sys.argv[4]), 0.0)
+print(seconds, mapped, rss() - before)
 """
 
 
-def _rss_loaded_from_columns(snapshot: Snapshot) -> int:
-    """RSS the same snapshot costs a fresh process that loads it from its columns (as a server
-    does from a snapshot file) instead of building it."""
+def _loaded_from_file(snapshot: _core.Snapshot, requests: list[bytes]) -> dict[str, float]:
+    """A fresh process that maps the snapshot file, as a restarted server does: load seconds,
+    and its RSS just after mapping and after screening the queries (pages touched)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "columns.npz"
-        with path.open("wb") as out:
-            np.savez(out, allow_pickle=False, **snapshot.columns())
-        done = subprocess.run([sys.executable, "-c", _LOAD_COLUMNS, str(path)],
-                              check=True, capture_output=True, text=True)  # fmt: skip
-    return int(done.stdout.split()[-1])
+        path = Path(tmp) / "snapshot.pfsnap"
+        started = time.perf_counter()
+        snapshot.save(path, b"{}")
+        save_s = time.perf_counter() - started
+        queries = Path(tmp) / "requests"
+        queries.write_bytes(b"\0sep\0".join(requests))
+        done = subprocess.run(
+            [sys.executable, "-c", _LOAD_FILE, str(path), policy_json(DEFAULT_POLICY),
+             str(queries), str(TODAY.toordinal())],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        load_s, mapped, screened = (float(x) for x in done.stdout.split())
+        return {"save_s": save_s, "load_s": load_s, "file_bytes": path.stat().st_size,
+                "rss_mapped": mapped, "rss_after_queries": screened}  # fmt: skip
 
 
 def run_size(count: int) -> dict[str, float]:
     gen = Generator(seed=11)
-    gc.collect()
+    started = time.perf_counter()
+    documents = []
+    for number in range(count):
+        incident = gen.incident_at(number)
+        documents.append((incident.incident_id, incident_to_json(incident)))
+    generation_s = time.perf_counter() - started
+    sample = [gen.incident_at(n) for n in range(0, count, max(count // 2000, 1))]
+    _trim()
     rss_before = _rss_bytes()
-    incidents = _TimedIncidents(gen, count)
     started = time.perf_counter()
-    snapshot = build_snapshot(incidents, generation=1)
-    build_s = time.perf_counter() - started - incidents.seconds
+    snapshot, invalid = _core.Snapshot.build(documents, DEFAULT_INDEX_KEY, 1)
+    build_s = time.perf_counter() - started
+    assert not invalid
+    documents_bytes = sum(len(body) for _, body in documents)
+    del documents
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    gc.collect()
-    rss_retained = _rss_bytes()
-    # Freed build temporaries stay in the allocator until trimmed; a server should trim after
-    # each build, so steady state is measured after malloc_trim and the untrimmed figure is
-    # reported beside it.
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    _trim()
     rss_after = _rss_bytes()
-    rss_loaded = _rss_loaded_from_columns(snapshot)
-    view = IndexView.of(snapshot)
+    view = _core.View(snapshot)
+    policy = compiled_policy(DEFAULT_POLICY)
+    today = TODAY.toordinal()
 
-    sample = incidents.sample(2000)
     queries = _queries(Generator(seed=12, pools=gen.pools), sample, QUERIES + WARMUP)
-    for query in queries[:WARMUP]:
-        view.screen(query, DEFAULT_POLICY, TODAY)
+    requests = [query_to_pb(q).SerializeToString() for q in queries]
+    batches = [
+        pb.ScreenBatchRequest(
+            items=[query_to_pb(q) for q in queries[i : i + BATCH]]
+        ).SerializeToString()
+        for i in range(WARMUP, len(queries), BATCH)
+    ]
+    for request in requests[:WARMUP]:
+        view.screen(request, policy, today, 0.0)
     timings = []
+    red = 0
     started = time.perf_counter()
-    for query in queries[WARMUP:]:
+    for request in requests[WARMUP:]:
         t0 = time.perf_counter_ns()
-        view.screen(query, DEFAULT_POLICY, TODAY)
+        _, summary = view.screen(request, policy, today, 0.0)
         timings.append(time.perf_counter_ns() - t0)
+        red += summary.stoplight_counts()[2]
     total_s = time.perf_counter() - started
     timings.sort()
     started = time.perf_counter()
-    for first in range(WARMUP, len(queries), BATCH):
-        view.screen_many(queries[first : first + BATCH], DEFAULT_POLICY, TODAY)
+    for batch in batches:
+        view.screen_batch(batch, policy, today, 0.0, BATCH)
     batch_s = time.perf_counter() - started
+    loaded = _loaded_from_file(snapshot, requests[:WARMUP])
     return {
         "incidents": count,
         "parties": snapshot.party_count,
         "build_s": round(build_s, 2),
-        "generation_s": round(incidents.seconds, 2),
+        "build_threads": len(os.sched_getaffinity(0)),
+        "generation_s": round(generation_s, 2),
+        "documents_mb": round(documents_bytes / 2**20, 1),
         "peak_rss_mb": round(peak_rss / 2**20, 1),
         "steady_rss_mb": round((rss_after - rss_before) / 2**20, 1),
         "bytes_per_incident": round((rss_after - rss_before) / count, 1),
-        "bytes_per_incident_before_trim": round((rss_retained - rss_before) / count, 1),
-        "bytes_per_incident_loaded_from_file": round(rss_loaded / count, 1),
-        "snapshot_array_bytes_per_incident": round(snapshot.nbytes / count, 1),
+        "snapshot_bytes_per_incident": round(snapshot.nbytes / count, 1),
+        "file_bytes_per_incident": round(loaded["file_bytes"] / count, 1),
+        "file_save_s": round(loaded["save_s"], 2),
+        "file_load_s": round(loaded["load_s"], 3),
+        "bytes_per_incident_mapped_after_2000_screens": round(
+            loaded["rss_after_queries"] / count, 1
+        ),
         "screens_per_s_1core": round(QUERIES / total_s, 1),
         "batch_screens_per_s_1core": round(QUERIES / batch_s, 1),
         "batch_size": BATCH,
         "p50_us": round(statistics.median(timings) / 1000, 1),
         "p99_us": round(timings[int(len(timings) * 0.99)] / 1000, 1),
+        "red_share": round(red / QUERIES, 3),
         "queries": QUERIES,
     }
 
@@ -186,8 +210,9 @@ def main() -> None:
         fig = by_size[size]
         print(
             f"{size:>5}: build {fig['build_s']} s, peak RSS {fig['peak_rss_mb']} MB, "
-            f"{fig['bytes_per_incident']} B/incident steady "
-            f"({fig['bytes_per_incident_loaded_from_file']} B loaded from its file), "
+            f"{fig['bytes_per_incident']} B/incident steady, file load {fig['file_load_s']} s "
+            f"({fig['bytes_per_incident_mapped_after_2000_screens']} B/incident mapped after "
+            f"2,000 screens), "
             f"{fig['screens_per_s_1core']} screens/s on one core one by one "
             f"(p50 {fig['p50_us']} µs, p99 {fig['p99_us']} µs), "
             f"{fig['batch_screens_per_s_1core']} screens/s in batches of {BATCH}"

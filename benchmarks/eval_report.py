@@ -10,7 +10,7 @@ import orjson
 
 from index.evaluation import build_evaluation_set, evaluate, screening_date
 from index.policy import DEFAULT_POLICY, parse_policy
-from index.snapshot import IndexView, build_snapshot
+from service.screener import CompiledView
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     policy = parse_policy(args.policy.read_text()) if args.policy else DEFAULT_POLICY
     started = time.perf_counter()
     dataset = build_evaluation_set(args.seed, args.background, args.per_family)
-    view = IndexView.of(build_snapshot(dataset.incidents, generation=1))
+    view = CompiledView.build(dataset.incidents, generation=1)
     today = screening_date()
     figures = evaluate(lambda q: view.screen(q, policy, today), dataset.cases).as_dict()
     report = {

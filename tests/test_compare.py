@@ -20,11 +20,11 @@ from benchmarks.compare.run import _ratios
 from index.evaluation import EvaluationSet, build_evaluation_set, screening_date
 from index.model import IncidentStatus, Stoplight
 from index.policy import DEFAULT_POLICY
-from index.snapshot import IndexView, build_snapshot
 from loadtest.traffic import party_pb
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.client import wait_serving
+from service.screener import CompiledView
 from tests.conftest import RedisServer, free_port, stop_server_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def loaded(redis_server: RedisServer, dataset: EvaluationSet) -> tuple[RedisScre
     loader = RedisLoader(client, prefix)
     loader.add([retracted, *dataset.incidents[1:]])
     assert loader.finish() == len(dataset.incidents) - 1
-    return RedisScreener(client, prefix), prefix
+    return RedisScreener(client, prefix, DEFAULT_POLICY), prefix
 
 
 def test_redis_baseline_scores_what_it_finds_exactly_as_preflight(
@@ -51,11 +51,11 @@ def test_redis_baseline_scores_what_it_finds_exactly_as_preflight(
 ) -> None:
     screener, _ = loaded
     active = dataset.incidents[1:]
-    view = IndexView.of(build_snapshot(active, 1))
+    view = CompiledView.build(active, 1)
     today = screening_date()
     queries = [c.query for c in dataset.cases]
-    batch = screener.screen_many(queries, DEFAULT_POLICY, today)
-    one_by_one = [screener.screen(q, DEFAULT_POLICY, today) for q in queries]
+    batch = screener.screen_queries(queries, DEFAULT_POLICY, today)
+    one_by_one = [screener.screen_query(q, DEFAULT_POLICY, today) for q in queries]
     assert batch == one_by_one
     agreeing = 0
     for case, ours in zip(dataset.cases, batch, strict=True):

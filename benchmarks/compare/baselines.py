@@ -1,7 +1,7 @@
 """Screeners an integrator would build by hand on PostGIS + pg_trgm or on Redis.
 
-Each finds candidate incidents with its store's own indexes, fetches their parties' records
-(normalised once, at load time) and hands them to `index.rescore.screen_records`: the same
+Each finds candidate incidents with its store's own indexes, fetches their stored documents and
+hands them to the compiled core's re-scoring (`index._core.rescore`): the same normalisation,
 evidence, weights and stoplights as Preflight, so the comparison is about finding candidates.
 
 - PostGIS, tuned: per query party one statement: the nearest parties within the policy's
@@ -24,22 +24,18 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-import orjson
 import psycopg
 import redis
 
-from index.model import Incident, Party, Query, Result
-from index.normalize import normalize_name
+from index import _core
+from index.errors import FieldViolation, ValidationError
+from index.model import Incident, IncidentStatus, Party, Query, Result, validate_query
 from index.policy import Policy
-from index.rescore import (
-    PartyRecord,
-    party_records,
-    record_from_dict,
-    record_to_dict,
-    screen_records,
-)
-from index.snapshot import identifiers_of
+from preflight.v1 import preflight_pb2 as pb
+from service.codec import incident_to_json
 from service.refresh import IndexStatus
+from service.rpc import convert
+from service.screener import compiled_policy
 
 LOAD_CHUNK = 5000
 
@@ -50,51 +46,93 @@ def _chunks(incidents: Iterable[Incident], size: int) -> Iterator[list[Incident]
         yield chunk
 
 
+def name_core(raw: str) -> str:
+    """The normalised name the matcher compares (its core tokens, in order)."""
+    return " ".join(_core.normalize_name(raw)[1])
+
+
 def name_key(raw: str) -> str:
     """The exact-match key of a name: its normalised core tokens, sorted."""
-    return " ".join(sorted(normalize_name(raw).core_tokens))
+    return " ".join(sorted(_core.normalize_name(raw)[1]))
 
 
-def _identifier_keys(party: Party) -> list[str]:
-    return [f"{kind}:{value}" for kind, value in identifiers_of(party)]
-
-
-def _record_keys(record: PartyRecord) -> list[str]:
-    return [f"{kind}:{value}" for kind, value in record.identifiers]
-
-
-def _document(records: list[PartyRecord]) -> bytes:
-    return orjson.dumps([record_to_dict(r) for r in records])
-
-
-def _records(document: bytes) -> list[PartyRecord]:
-    return [record_from_dict(d) for d in orjson.loads(document)]
+def identifier_keys(party: Party) -> list[str]:
+    found = _core.identifiers(
+        list(party.phones), list(party.emails), list(party.web_domains), party.country_code
+    )
+    return [f"{kind}:{value}" for kind, value in found]
 
 
 class BaselineScreener:
-    """Candidate lookup left to the subclass; re-scoring and status shared."""
+    """Candidate lookup left to the subclass; re-scoring (compiled) and status shared. Serves
+    the servicer's byte-level calls and typed calls for the quality run."""
 
-    def __init__(self, incident_count: int) -> None:
+    def __init__(self, incident_count: int, policy: Policy) -> None:
         self.incident_count = incident_count
+        self.policy = policy  # the candidate caps and radius of the search
         self._loaded_at = time.time()
 
-    def candidates(self, parties: Sequence[Party], policy: Policy) -> list[list[PartyRecord]]:
+    def candidates(self, parties: Sequence[Party]) -> list[list[bytes]]:
+        """Per party, the stored documents of the incidents found for it."""
         raise NotImplementedError
 
-    def screen(self, query: Query, policy: Policy, as_of: date) -> Result:
-        return self.screen_many([query], policy, as_of)[0]
-
-    def screen_many(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
-        found = self.candidates([p for q in queries for p in q.parties], policy)
-        results = []
+    def _screen_valid(
+        self, queries: Sequence[Query], requests: Sequence[bytes], policy: _core.Policy,
+        today: int,
+    ) -> list[bytes]:  # fmt: skip
+        found = self.candidates([p for q in queries for p in q.parties])
+        responses = []
         position = 0
-        for query in queries:
+        for query, request in zip(queries, requests, strict=True):
             mine = found[position : position + len(query.parties)]
             position += len(query.parties)
-            results.append(
-                screen_records(query, mine, policy, as_of, incident_count=self.incident_count)
-            )
-        return results
+            raw, _ = _core.rescore(request, mine, policy, today, self.incident_count)
+            responses.append(raw)
+        return responses
+
+    def screen(
+        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float
+    ) -> tuple[bytes, None]:
+        try:
+            message = pb.ScreenRequest.FromString(request)
+        except Exception as exc:  # protobuf raises DecodeError, or others on hostile bytes
+            problem = FieldViolation("request", "is not a valid message for this method")
+            raise ValidationError([problem]) from exc
+        query = validate_query(convert.query_from_pb(message))
+        return self._screen_valid([query], [request], policy, today)[0], None
+
+    def screen_batch(
+        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float,
+        max_items: int,
+    ) -> tuple[bytes, None]:  # fmt: skip
+        items = pb.ScreenBatchRequest.FromString(request).items
+        entries: list[pb.ScreenBatchEntry] = []
+        valid: list[tuple[int, Query, bytes]] = []
+        for i, item in enumerate(items):
+            try:
+                query = validate_query(convert.query_from_pb(item))
+                valid.append((i, query, item.SerializeToString()))
+            except ValidationError as exc:
+                entries.append(pb.ScreenBatchEntry(index=i, error=convert.item_error_to_pb(exc)))
+        responses = self._screen_valid([q for _, q, _ in valid], [r for _, _, r in valid],
+                                       policy, today)  # fmt: skip
+        for (i, _, _), raw in zip(valid, responses, strict=True):
+            entries.append(pb.ScreenBatchEntry(index=i, verdict=pb.ScreenResponse.FromString(raw)))
+        entries.sort(key=lambda e: e.index)
+        return pb.ScreenBatchResponse(entries=entries).SerializeToString(), None
+
+    def screen_query(self, query: Query, policy: Policy, as_of: date) -> Result:
+        """The typed verdict (the quality run's)."""
+        raw, _ = self.screen(
+            convert.query_to_pb(query).SerializeToString(), compiled_policy(policy),
+            as_of.toordinal(), 0.0,
+        )  # fmt: skip
+        return convert.result_from_pb(pb.ScreenResponse.FromString(raw))
+
+    def screen_queries(self, queries: Sequence[Query], policy: Policy, as_of: date) -> list[Result]:
+        requests = [convert.query_to_pb(q).SerializeToString() for q in queries]
+        raw = self._screen_valid(queries, requests, compiled_policy(policy), as_of.toordinal())
+        return [convert.result_from_pb(pb.ScreenResponse.FromString(r)) for r in raw]
 
     # the ScreenerSource side, so the same gRPC servicer can serve it
     @property
@@ -110,6 +148,10 @@ class BaselineScreener:
         )  # fmt: skip
 
 
+def _active(incidents: Iterable[Incident]) -> Iterator[Incident]:
+    return (i for i in incidents if i.status is not IncidentStatus.RETRACTED)
+
+
 # --- Redis ---------------------------------------------------------------------------------
 
 
@@ -123,21 +165,19 @@ class RedisLoader:
 
     def add(self, incidents: Iterable[Incident]) -> None:
         p = self._prefix
-        for chunk in _chunks(incidents, LOAD_CHUNK):
+        for chunk in _chunks(_active(incidents), LOAD_CHUNK):
             pipe = self._client.pipeline(transaction=False)
             for incident in chunk:
-                records = party_records(incident)
-                if not records:
-                    continue
                 incident_id = incident.incident_id
-                pipe.set(f"{p}rec:{incident_id}", _document(records))
-                for i, (party, record) in enumerate(zip(incident.parties, records, strict=True)):
-                    if record.lat is not None and record.lon is not None:
-                        pipe.geoadd(f"{p}geo", (record.lon, record.lat, f"{incident_id}\x1f{i}"))
+                pipe.set(f"{p}rec:{incident_id}", incident_to_json(incident))
+                for i, party in enumerate(incident.parties):
+                    if party.location is not None:
+                        loc = party.location
+                        pipe.geoadd(f"{p}geo", (loc.lon, loc.lat, f"{incident_id}\x1f{i}"))
                     for raw in party.names():
                         if key := name_key(raw):
                             pipe.sadd(f"{p}nm:{key}", incident_id)
-                    for key in _record_keys(record):
+                    for key in identifier_keys(party):
                         pipe.sadd(f"{p}id:{key}", incident_id)
                 self.loaded += 1
             pipe.execute()
@@ -148,12 +188,13 @@ class RedisLoader:
 
 
 class RedisScreener(BaselineScreener):
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, policy: Policy) -> None:
         self._client = client
         self._prefix = prefix
-        super().__init__(int(client.get(f"{prefix}count") or 0))
+        super().__init__(int(client.get(f"{prefix}count") or 0), policy)
 
-    def candidates(self, parties: Sequence[Party], policy: Policy) -> list[list[PartyRecord]]:
+    def candidates(self, parties: Sequence[Party]) -> list[list[bytes]]:
+        policy = self.policy
         p = self._prefix
         pipe = self._client.pipeline(transaction=False)
         shape: list[int] = []  # replies per party
@@ -167,7 +208,7 @@ class RedisScreener(BaselineScreener):
                 )  # fmt: skip
                 replies += 1
             keys = [f"{p}nm:{k}" for raw in party.names() if (k := name_key(raw))]
-            keys += [f"{p}id:{k}" for k in _identifier_keys(party)]
+            keys += [f"{p}id:{k}" for k in identifier_keys(party)]
             if keys:
                 pipe.sunion(keys)
                 replies += 1
@@ -181,8 +222,8 @@ class RedisScreener(BaselineScreener):
             wanted.append(ids)
         every = sorted(set().union(*wanted))
         documents: list[Any] = self._client.mget([f"{p}rec:{i}" for i in every]) if every else []
-        records = {i: _records(d) for i, d in zip(every, documents, strict=True) if d}
-        return [[r for i in sorted(ids) for r in records.get(i, ())] for ids in wanted]
+        found = {i: d for i, d in zip(every, documents, strict=True) if d}
+        return [[found[i] for i in sorted(ids) if i in found] for ids in wanted]
 
 
 # --- PostGIS + pg_trgm -----------------------------------------------------------------------
@@ -242,17 +283,15 @@ class PostgisLoader:
         records_rows: list[tuple[str, bytes]] = []
         party_rows: list[tuple[str, str | None, str | None]] = []
         identifier_rows: list[tuple[str, str]] = []
-        for incident in incidents:
-            records = party_records(incident)
-            if not records:
-                continue
-            records_rows.append((incident.incident_id, _document(records)))
-            for record in records:
+        for incident in _active(incidents):
+            records_rows.append((incident.incident_id, incident_to_json(incident)))
+            for party in incident.parties:
                 point = None
-                if record.lat is not None and record.lon is not None:
-                    point = f"SRID=4326;POINT({record.lon!r} {record.lat!r})"
-                party_rows += [(incident.incident_id, n, point) for n in record.names or (None,)]
-                identifier_rows += [(k, incident.incident_id) for k in _record_keys(record)]
+                if party.location is not None:
+                    point = f"SRID=4326;POINT({party.location.lon!r} {party.location.lat!r})"
+                names = [core for raw in party.names() if (core := name_core(raw))]
+                party_rows += [(incident.incident_id, n, point) for n in names or (None,)]
+                identifier_rows += [(k, incident.incident_id) for k in identifier_keys(party)]
             self.loaded += 1
         with self._conn.cursor() as cur:
             for table, rows in (
@@ -278,14 +317,14 @@ class PostgisScreener(BaselineScreener):
     `knn` the GiST trigram KNN, `gin` the GIN trigram `%` (pg_trgm's default similarity
     threshold 0.3) ranked by similarity, `naive` the single `ST_DWithin OR %` query."""
 
-    def __init__(self, dsn: str, mode: str = "knn") -> None:
+    def __init__(self, dsn: str, policy: Policy, mode: str = "knn") -> None:
         if mode not in POSTGIS_MODES:
             raise ValueError(f"mode must be one of {POSTGIS_MODES}")
         self._dsn = dsn
         self._mode = mode
         self._local = threading.local()
         count = self._connection().execute("SELECT count(*) FROM cmp_records").fetchone()
-        super().__init__(int(count[0]) if count else 0)
+        super().__init__(int(count[0]) if count else 0, policy)
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -295,13 +334,13 @@ class PostgisScreener(BaselineScreener):
         return conn
 
     def _statement(self, party: Party, policy: Policy) -> tuple[str, dict[str, Any]]:
-        names = [n.core for n in map(normalize_name, party.names()) if n.tokens]
+        names = [core for raw in party.names() if (core := name_core(raw))]
         params: dict[str, Any] = {
             "radius": policy.near_radius_m,
             "geo_k": policy.geo_candidates,
             "name_k": policy.name_candidates,
             "names": names,
-            "keys": _identifier_keys(party),
+            "keys": identifier_keys(party),
         }
         located = party.location is not None
         if party.location is not None:
@@ -311,9 +350,9 @@ class PostgisScreener(BaselineScreener):
             return _naive_sql(located, len(names)), params
         return _tuned_sql(located, _TUNED_NAMES if self._mode == "knn" else _GIN_NAMES), params
 
-    def candidates(self, parties: Sequence[Party], policy: Policy) -> list[list[PartyRecord]]:
+    def candidates(self, parties: Sequence[Party]) -> list[list[bytes]]:
         conn = self._connection()
-        statements = [self._statement(party, policy) for party in parties]
+        statements = [self._statement(party, self.policy) for party in parties]
         with conn.pipeline():  # one round trip for the whole batch
             cursors = [conn.execute(sql, params) for sql, params in statements]
-        return [[r for _, doc in sorted(c.fetchall()) for r in _records(doc)] for c in cursors]
+        return [[bytes(doc) for _, doc in sorted(c.fetchall())] for c in cursors]

@@ -43,11 +43,11 @@ from benchmarks.compare.servers import PostgresServer, RedisServer, stop_process
 from index.evaluation import build_evaluation_set, evaluate, screening_date
 from index.model import Incident, Query, Result
 from index.policy import DEFAULT_POLICY
-from index.snapshot import IndexView, build_snapshot
 from index.synthetic import Generator
 from loadtest.run import add_load_arguments, free_port, run_locust
 from loadtest.traffic import BATCH_ITEMS, STORE_SEED
 from service.client import wait_serving
+from service.screener import CompiledView
 from service.store.base import MAX_PUT_BATCH
 from service.store.sqlite import SqliteStore
 
@@ -89,12 +89,12 @@ def _quality(
     redis_loader.add(dataset.incidents)
     redis_loader.finish()
     screeners: dict[str, Callable[[Query], Result]] = {}
-    view = IndexView.of(build_snapshot(dataset.incidents, generation=1))
+    view = CompiledView.build(dataset.incidents, generation=1)
     today = screening_date()
     screeners["preflight"] = lambda q: view.screen(q, DEFAULT_POLICY, today)
     for system in SYSTEMS[1:]:
         screener = open_screener(system, rs.url if system == "redis" else eval_dsn, EVAL_PREFIX)
-        screeners[system] = partial(screener.screen, policy=DEFAULT_POLICY, as_of=today)
+        screeners[system] = partial(screener.screen_query, policy=DEFAULT_POLICY, as_of=today)
     quality: dict[str, dict[str, Any]] = {}
     for system in SYSTEMS:
         started = time.perf_counter()

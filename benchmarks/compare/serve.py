@@ -2,8 +2,8 @@
 
 The same servicer, conversion, validation, error interceptor, thread count, message limits
 and worker processes (SO_REUSEPORT) as `preflight serve`; only the screener differs, and its
-handler threads screen at once (no screening gate, no coalescing of waiting calls), so they
-overlap their waits on the database. Each worker opens its own store connections after the fork.
+handler threads overlap their waits on the database. Each worker opens its own store
+connections after the fork.
 
     python -m benchmarks.compare.serve redis redis://127.0.0.1:6379/0 --listen 127.0.0.1:50061
 """
@@ -21,11 +21,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from benchmarks.compare.baselines import BaselineScreener, PostgisScreener, RedisScreener
 from index.policy import DEFAULT_POLICY
-from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.rpc.interceptors import ErrorInterceptor
-from service.rpc.screening_gate import OpenGate
 from service.rpc.server import handler_threads
-from service.rpc.servicers import ScreeningServicer
+from service.rpc.servicers import ScreeningServicer, add_screening_service
+from service.screener import compiled_policy
 from service.settings import Settings
 from service.workers import run_workers
 
@@ -38,8 +37,8 @@ POSTGIS_MODE = {"postgis": "knn", "postgis-gin": "gin", "postgis-naive": "naive"
 
 def open_screener(system: str, url: str, redis_prefix: str = REDIS_PREFIX) -> BaselineScreener:
     if system == "redis":
-        return RedisScreener(redis.Redis.from_url(url), redis_prefix)
-    return PostgisScreener(url, mode=POSTGIS_MODE[system])
+        return RedisScreener(redis.Redis.from_url(url), redis_prefix, DEFAULT_POLICY)
+    return PostgisScreener(url, DEFAULT_POLICY, mode=POSTGIS_MODE[system])
 
 
 def _serve_one(system: str, url: str, listen: str, redis_prefix: str) -> int:
@@ -56,13 +55,11 @@ def _serve_one(system: str, url: str, listen: str, redis_prefix: str) -> int:
             ("grpc.so_reuseport", 1),
         ],
     )
-    pb_grpc.add_ScreeningServiceServicer_to_server(
+    add_screening_service(
         ScreeningServicer(
             open_screener(system, url, redis_prefix),
-            DEFAULT_POLICY,
+            compiled_policy(DEFAULT_POLICY),
             defaults.max_batch_items,
-            gate=OpenGate(),
-            coalesce=False,
         ),
         server,
     )

@@ -24,6 +24,7 @@ from service.client import PreflightClient, wait_serving
 from service.refresh import IndexHolder
 from service.rpc import convert
 from service.rpc.server import STATUS_PUBLISH_INTERVAL_S
+from service.screener import CompiledView
 from service.store.base import StoreError
 from service.store.redis_ import RedisStore
 from tests.conftest import RedisServer, free_port, scrape, stop_server_process, values
@@ -179,7 +180,7 @@ def test_a_stream_trimmed_past_the_reader_reloads_and_verdicts_follow(tmp_path: 
     def matched_ids() -> set[str]:
         view = holder.view
         assert view is not None
-        result = view.screen(query, DEFAULT_POLICY, date(2026, 12, 3))
+        result = CompiledView(view).screen(query, DEFAULT_POLICY, date(2026, 12, 3))
         return {m.incident.incident_id for p in result.parties for m in p.matches}
 
     assert target.incident_id in matched_ids()

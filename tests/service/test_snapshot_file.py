@@ -1,28 +1,36 @@
 """Snapshot files: a restart serves the last build plus the feed since, or refuses the file
-and builds from the store. Real stores, real files, real processes for the hash seed."""
+and builds from the store. Real stores, real files."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 import redis
 
-from index.model import Incident, IncidentStatus
-from index.names import keying_probe
+from index import _core
+from index.model import (
+    Area,
+    Channel,
+    Incident,
+    IncidentKind,
+    IncidentStatus,
+    Location,
+    Party,
+    PartyRole,
+    Query,
+)
+from index.policy import DEFAULT_POLICY
 from index.synthetic import Generator
-from service import snapshot_file
 from service.refresh import IndexHolder
-from service.settings import load_settings
-from service.snapshot_build import ChildBuilder
+from service.screener import CompiledView
+from service.settings import DEFAULT_INDEX_KEY
 from service.snapshot_file import SnapshotFileError, SnapshotFiles
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
@@ -49,12 +57,19 @@ class Events:
         return next(str(f["reason"]) for e, f in self.seen if e == "snapshot file not used")
 
 
+OTHER_KEY = bytes(range(16))
+
+
 def holder_on(
-    store: SqliteStore | RedisStore, folder: Path, compact_after: int = 5_000
+    store: SqliteStore | RedisStore,
+    folder: Path,
+    compact_after: int = 5_000,
+    key: bytes = DEFAULT_INDEX_KEY,
 ) -> tuple[IndexHolder, Events]:
     events = Events()
-    files = SnapshotFiles(folder)
-    holder = IndexHolder(store, on_event=events, snapshot_files=files, compact_after=compact_after)
+    files = SnapshotFiles(folder, key)
+    holder = IndexHolder(store, on_event=events, snapshot_files=files,
+                         compact_after=compact_after, key=key)  # fmt: skip
     return holder, events
 
 
@@ -67,7 +82,7 @@ def test_a_restart_serves_the_file_and_the_changes_since(
     first.load()
     assert events.names()[:3] == ["snapshot file not used", "index built", "snapshot file written"]
     assert events.reason().startswith("no snapshot file")
-    assert (tmp_path / "snapshots" / f"snapshot-{store.store_id()}.npz").exists()
+    assert (tmp_path / "snapshots" / f"snapshot-{store.store_id()}.pfsnap").exists()
 
     store.put(incidents[60:70])  # accepted while the service was down
     store.put([replace(incidents[0], version=2, status=IncidentStatus.RETRACTED)])
@@ -93,7 +108,7 @@ def test_files_are_private_and_a_dead_writers_leftovers_are_removed(
 ) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.put(incidents[:20])
-    files = SnapshotFiles(tmp_path / "snap")
+    files = SnapshotFiles(tmp_path / "snap", DEFAULT_INDEX_KEY)
     path = files.path_for(store.store_id())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
@@ -112,7 +127,7 @@ def test_a_damaged_file_is_refused_and_rewritten(tmp_path: Path, incidents: list
     store.put(incidents[:40])
     first, _ = holder_on(SqliteStore(store.path), tmp_path)
     first.load()
-    path = SnapshotFiles(tmp_path).path_for(store.store_id())
+    path = SnapshotFiles(tmp_path, DEFAULT_INDEX_KEY).path_for(store.store_id())
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -122,63 +137,59 @@ def test_a_damaged_file_is_refused_and_rewritten(tmp_path: Path, incidents: list
     assert "damaged" in events.reason()
     assert events.names()[1:3] == ["index built", "snapshot file written"]
     assert second.status().incidents == 40 and hits(second, incidents[3])
-    SnapshotFiles(tmp_path).load(store.store_id(), 1)  # whole again
+    SnapshotFiles(tmp_path, DEFAULT_INDEX_KEY).load(store.store_id(), 1)  # whole again
 
 
-def test_a_file_of_another_store_or_other_code_is_refused(
-    tmp_path: Path, incidents: list[Incident], monkeypatch: pytest.MonkeyPatch
+def test_a_file_of_another_store_or_another_index_key_is_refused(
+    tmp_path: Path, incidents: list[Incident]
 ) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.put(incidents[:30])
     holder, _ = holder_on(SqliteStore(store.path), tmp_path)
     holder.load()
-    files = SnapshotFiles(tmp_path)
+    files = SnapshotFiles(tmp_path, DEFAULT_INDEX_KEY)
     path = files.path_for(store.store_id())
     other = SqliteStore(tmp_path / "other.sqlite")
     path.rename(files.path_for(other.store_id()))
     with pytest.raises(SnapshotFileError, match="another store"):
         files.load(other.store_id(), 1)
-
     with pytest.raises(SnapshotFileError, match="no snapshot file"):
         files.load(store.store_id(), 1)
-
     files.path_for(other.store_id()).rename(path)
     files.load(store.store_id(), 1)
-    real_version = importlib.metadata.version
-
-    class UpgradedAnyascii:
-        @staticmethod
-        def version(name: str) -> str:
-            return "99.0" if name == "anyascii" else real_version(name)
-
-    with monkeypatch.context() as patched:
-        patched.setattr(snapshot_file, "metadata", UpgradedAnyascii)
-        with pytest.raises(SnapshotFileError, match="other index code"):
-            SnapshotFiles(tmp_path).load(store.store_id(), 1)
-    files.load(store.store_id(), 1)
-    monkeypatch.setattr(snapshot_file, "code_fingerprint", lambda: "0" * 64)
-    with pytest.raises(SnapshotFileError, match="other index code"):
-        SnapshotFiles(tmp_path).load(store.store_id(), 1)
+    with pytest.raises(SnapshotFileError, match="another index key"):
+        SnapshotFiles(tmp_path, OTHER_KEY).load(store.store_id(), 1)
+    rekeyed, events = holder_on(SqliteStore(store.path), tmp_path, key=OTHER_KEY)
+    rekeyed.load()
+    assert "another index key" in events.reason()
+    assert "index built" in events.names()
+    assert hits(rekeyed, incidents[2])
 
 
-def test_a_file_keyed_under_another_hash_seed_is_refused(
+def test_a_snapshot_loaded_from_its_file_answers_like_the_build(
     tmp_path: Path, incidents: list[Incident]
 ) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.put(incidents[:30])
-    build = (
-        "import sys; from service.refresh import IndexHolder; "
-        "from service.snapshot_file import SnapshotFiles; "
-        "from service.store.sqlite import SqliteStore; "
-        "IndexHolder(SqliteStore(sys.argv[1]), snapshot_files=SnapshotFiles(sys.argv[2])).load()"
-    )
-    env = {**os.environ, "PYTHONHASHSEED": "7"}
-    subprocess.run([sys.executable, "-c", build, store.path, str(tmp_path)], env=env, check=True)
-    holder, events = holder_on(SqliteStore(store.path), tmp_path)
-    holder.load()
-    assert "another hash seed" in events.reason()
-    assert "index built" in events.names()
-    assert hits(holder, incidents[2])
+    lab = Incident("ION-LAB", IncidentKind.ILLICIT_MANUFACTURE, date(2026, 1, 5), "DE", parties=(
+        Party(PartyRole.OTHER, business_name="Site 7", area=Area.box(10.0, 20.0, 10.01, 20.01)),
+    ))  # fmt: skip
+    built = CompiledView.build([*incidents, lab], generation=3)
+    path = tmp_path / "snapshot.pfsnap"
+    built.core.snapshot().save(path, b'{"note": "kept as it is"}')
+    snapshot, stamp = _core.Snapshot.load(path, 4)
+    assert stamp == b'{"note": "kept as it is"}'
+    loaded = CompiledView(_core.View(snapshot))
+    assert loaded.generation == 4
+    assert (loaded.incident_count, loaded.party_count) == (built.incident_count, built.party_count)
+    today = date(2026, 11, 24)
+    inside = Party(name="Z", location=Location(10.005, 20.005))
+    probes = [*(p for incident in incidents for p in incident.parties), inside]
+    for party in probes:
+        query = Query("AWB-1", (party,), Channel.EXPRESS)
+        a = built.screen(query, DEFAULT_POLICY, today)
+        b = loaded.screen(query, DEFAULT_POLICY, today)
+        assert replace(a, generation=0) == replace(b, generation=0)
+    last = loaded.screen(Query("AWB-1", (inside,), Channel.EXPRESS), DEFAULT_POLICY, today)
+    assert {m.incident.incident_id for m in last.parties[0].matches} == {"ION-LAB"}
 
 
 def test_a_file_too_far_behind_the_store_is_not_replayed(
@@ -241,152 +252,3 @@ def test_a_redis_that_lost_its_keys_is_another_store(
     holder.load()
     assert events.reason().startswith("no snapshot file")
     assert holder.status().incidents == 5 and not hits(holder, incidents[3])
-
-
-def test_serve_runs_under_the_hash_seed_kept_beside_the_files(tmp_path: Path) -> None:
-    show = (
-        "import os, sys; from service.snapshot_file import keep_hash_seed; "
-        "keep_hash_seed(sys.argv[1]); print(os.environ['PYTHONHASHSEED'], hash('x'))"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-
-    def run() -> list[str]:
-        out = subprocess.run([sys.executable, "-c", show, str(tmp_path)], env=env,
-                             check=True, capture_output=True, text=True)  # fmt: skip
-        return out.stdout.split()
-
-    first, second = run(), run()
-    assert first == second
-    assert first[0] == (tmp_path / "hash-seed").read_text().strip()
-    assert (tmp_path / "hash-seed").stat().st_mode & 0o077 == 0
-    fresh = tmp_path / "fresh"
-    run_in = subprocess.run([sys.executable, "-c", show, str(fresh)], env=env, check=True,
-                            capture_output=True, text=True)  # fmt: skip
-    assert run_in.stdout.split()[0] == (fresh / "hash-seed").read_text().strip()
-    assert fresh.stat().st_mode & 0o077 == 0
-
-
-def _probe_under(seed: str) -> int:
-    code = "from index.names import keying_probe; print(keying_probe())"
-    env = {**os.environ, "PYTHONHASHSEED": seed}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    return int(out.stdout)
-
-
-def test_a_child_that_keys_otherwise_is_refused_and_the_build_happens_here(
-    tmp_path: Path, incidents: list[Incident], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.put(incidents[:40])
-    other_seed = next(s for s in ("1", "2") if _probe_under(s) != keying_probe())
-    monkeypatch.setenv("PYTHONHASHSEED", other_seed)  # for the child only: ours is fixed
-    settings = load_settings(
-        environ={},
-        overrides={"store_url": f"sqlite:///{store.path}", "snapshot_dir": str(tmp_path / "snap")},
-    )
-    events = Events()
-    holder = IndexHolder(SqliteStore(store.path), on_event=events,
-                         snapshot_files=SnapshotFiles(settings.snapshot_dir),
-                         build_elsewhere=ChildBuilder(settings))  # fmt: skip
-    holder.load()
-    failed = dict(events.seen)["index build elsewhere failed"]
-    assert "another hash seed" in str(failed["error"])
-    assert holder.status().incidents == 40 and hits(holder, incidents[4])
-
-
-_PINNED_SERVER = """
-import json, sys
-import numpy as np
-from index.snapshot import build_snapshot
-from service.rpc.server import new_holder
-from service.settings import load_settings
-settings = load_settings(environ={}, overrides={"store_url": sys.argv[1],
-                         "snapshot_dir": sys.argv[2], "build_processes": 3})
-holder = new_holder(settings)
-seen = []
-holder.add_listener(lambda event, fields: seen.append([event, fields.get("where")]))
-holder.load()
-served = holder.view.base.columns()
-built = build_snapshot(holder.store.iter_all()).columns()
-same = served.keys() == built.keys() and all(
-    np.array_equal(served[k], built[k], equal_nan=built[k].dtype.kind == "f") for k in built)
-print(json.dumps({"events": seen, "incidents": holder.status().incidents, "same": same}))
-"""
-
-
-def test_a_server_under_a_pinned_seed_builds_in_child_slices(
-    tmp_path: Path, incidents: list[Incident]
-) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.put(incidents[:70])
-    env = {**os.environ, "PYTHONHASHSEED": "9"}
-    done = subprocess.run(
-        [sys.executable, "-c", _PINNED_SERVER, f"sqlite:///{store.path}", str(tmp_path / "snap")],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    report = json.loads(done.stdout.splitlines()[-1])
-    assert report["incidents"] == 70
-    assert ["index built", "child process"] in report["events"]
-    assert [e for e, _ in report["events"]].count("index built") == 1
-    assert "index build elsewhere failed" not in [e for e, _ in report["events"]]
-    assert report["same"] is True  # three slices merged == one build
-    assert "slices=3" in done.stderr
-
-
-def test_build_processes_asked_together_share_one_build(
-    tmp_path: Path, incidents: list[Incident]
-) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.put(incidents)
-    job = json.dumps({"snapshot_dir": str(tmp_path / "snap"), "store_url": f"sqlite:///{store.path}",
-                      "redis_prefix": "", "log_format": "json", "log_level": "warning",
-                      "reuse_after": time.time()}).encode()  # fmt: skip
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "service.snapshot_build"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    outputs = [child.communicate(job, timeout=120)[0] for child in children]
-    assert [child.returncode for child in children] == [0, 0]
-    reused = sorted(json.loads(out.decode().splitlines()[-1])["reused"] for out in outputs)
-    assert reused == [False, True]
-    assert SnapshotFiles(tmp_path / "snap").stamp_of(store.store_id()).incidents == 80
-
-
-def _children_of(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def test_slice_builds_die_with_their_coordinator(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
-    generated = list(Generator(43).incidents(40_000))  # slices of seconds each
-    for start in range(0, len(generated), 1000):
-        store.put(generated[start : start + 1000])
-    job = json.dumps({"snapshot_dir": str(tmp_path / "snap"), "store_url": f"sqlite:///{store.path}",
-                      "redis_prefix": "", "log_format": "json", "log_level": "warning",
-                      "reuse_after": time.time(), "parts": 2,
-                      "parent_pid": os.getpid()}).encode()  # fmt: skip
-    coordinator = subprocess.Popen([sys.executable, "-m", "service.snapshot_build"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
-    assert coordinator.stdin is not None
-    coordinator.stdin.write(job)
-    coordinator.stdin.close()
-    deadline = time.monotonic() + 30
-    while len(slices := _children_of(coordinator.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(slices) == 2
-    coordinator.kill()
-    coordinator.wait()
-    deadline = time.monotonic() + 1.0  # far less than a slice of 20,000 takes to build
-    while any(Path(f"/proc/{pid}").exists() for pid in slices) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    alive = [pid for pid in slices if Path(f"/proc/{pid}").exists()
-             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]  # fmt: skip
-    assert alive == []
-    assert list((tmp_path / "snap").glob("snapshot-*.npz")) == []  # killed before any file

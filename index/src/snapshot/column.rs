@@ -127,8 +127,9 @@ impl<T: Scalar> Column<T> {
 /// `offset + len * size_of::<T>() <= map.len()` and `map.as_ptr() + offset` is aligned for `T`.
 unsafe fn view<T: Scalar>(map: &Mmap, offset: usize, len: usize) -> &[T] {
     debug_assert!(offset + len * std::mem::size_of::<T>() <= map.len());
-    // SAFETY: the bytes lie inside the mapping and the pointer is aligned for T (the caller's
-    // contract, which `Column::mapped` checks before it builds the only kind of `Store::Mapped`).
+    // SAFETY: the bytes lie inside the mapping (so they are initialised and span at most
+    // isize::MAX bytes) and the pointer is aligned for T: the caller's contract, which
+    // `Column::mapped` checks before it builds a `Store::Mapped`, the only caller's input.
     // `T: Scalar` is a plain integer, float or [f64; 2]: no padding and every bit pattern valid,
     // so any initialised bytes are a valid `[T]`, read in place on this little-endian host. The
     // mapping is read-only (PROT_READ, MAP_PRIVATE: this process can never write it) and lives

@@ -262,7 +262,9 @@ impl<W: Write> Write for Checksummed<W> {
 }
 
 /// Write `snapshot` and the caller's `stamp` to `path` (created or truncated, then fsynced).
-/// The caller writes to a new path and renames it into place: a mapped file is never written.
+/// `path` must not be a file some snapshot is mapped from (truncating it would pull the bytes
+/// from under that snapshot): the caller writes a new temporary file (its mode chosen by the
+/// caller, kept by the truncation) and renames it into place.
 pub fn save(snapshot: &Snapshot, stamp: &[u8], path: &Path) -> Result<(), FileError> {
     let columns = columns_of(snapshot);
     let table_end = HEADER_BYTES + ENTRY_BYTES * columns.len();
@@ -404,12 +406,15 @@ pub fn load(path: &Path, generation: u64) -> Result<(Snapshot, Vec<u8>), FileErr
             invalid("not a snapshot file (too short)")
         });
     }
-    // SAFETY: the map is read-only and private (PROT_READ, MAP_PRIVATE): this process cannot
-    // write through it. It is shared in an Arc by the columns that view it and unmapped only
-    // when the last of them is dropped. The file is never written while mapped: a snapshot file
-    // is written once, to a new path, before the caller renames it into place, and no code
-    // writes it after that (replacing it renames a new file over the name; the mapped inode
-    // is untouched). Every read of the bytes below is bounds-checked against the map's length.
+    // SAFETY: memmap2 requires that the file not be modified or truncated while mapped (the
+    // bytes would change under `&[u8]`, or a read past a truncation would fault). The map is
+    // read-only and private (PROT_READ, MAP_PRIVATE), so this process cannot write through it;
+    // a private map does not shield it from other writers, so soundness rests on how snapshot
+    // files are handled: `save` writes a new temporary path that the caller (service
+    // SnapshotFiles.save) renames into place, and nothing writes a snapshot file after that;
+    // a later save renames another inode over the name, leaving the mapped one untouched. The
+    // map is shared in an Arc by the columns that view it and unmapped when the last one drops.
+    // Every read of its bytes below is bounds-checked against the map's length.
     let map = unsafe { MmapOptions::new().map_copy_read_only(&file)? };
     drop(file);
     let (snapshot, stamp) = parse(Arc::new(map), generation).map_err(FileError::Invalid)?;
