@@ -57,6 +57,19 @@ fn validation_error(py: Python<'_>, violations: &[FieldViolation]) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
+/// Runs `work` on a thread pool made for it and dropped after it. Rayon's global pool would not
+/// survive the service forking its workers: its threads stay in the parent, and a child's
+/// parallel work would wait for them forever.
+fn on_own_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build());
+    match pool {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
+}
+
 type Documents = Vec<(String, Vec<u8>)>;
 type Invalid = Vec<(String, String)>;
 
@@ -106,9 +119,11 @@ impl PySnapshot {
     ) -> PyResult<(PySnapshot, Invalid)> {
         let keying = keying_of(key)?;
         let (snapshot, invalid) = py.detach(|| {
-            let (incidents, invalid) = decode(&documents);
-            drop(documents);
-            (Snapshot::build(&incidents, keying, generation), invalid)
+            on_own_pool(|| {
+                let (incidents, invalid) = decode(&documents);
+                drop(documents);
+                (Snapshot::build(&incidents, keying, generation), invalid)
+            })
         });
         Ok((
             PySnapshot {
@@ -334,8 +349,10 @@ impl PyView {
         generation: u64,
     ) -> (PyView, Invalid) {
         let (view, invalid) = py.detach(|| {
-            let (incidents, invalid) = decode(&documents);
-            (self.inner.apply(incidents, &deletions, generation), invalid)
+            on_own_pool(|| {
+                let (incidents, invalid) = decode(&documents);
+                (self.inner.apply(incidents, &deletions, generation), invalid)
+            })
         });
         (PyView { inner: view }, invalid)
     }
@@ -435,16 +452,18 @@ fn rescore<'py>(
                 description: "one list of candidates per party is needed".into(),
             }]);
         }
-        let snapshots: Vec<Snapshot> = candidates
-            .iter()
-            .map(|documents| {
-                let incidents: Vec<Incident> = documents
-                    .iter()
-                    .filter_map(|body| incident_from_json(body, "candidate").ok())
-                    .collect();
-                Snapshot::build(&incidents, keying, 0)
-            })
-            .collect();
+        let snapshots: Vec<Snapshot> = on_own_pool(|| {
+            candidates
+                .iter()
+                .map(|documents| {
+                    let incidents: Vec<Incident> = documents
+                        .iter()
+                        .filter_map(|body| incident_from_json(body, "candidate").ok())
+                        .collect();
+                    Snapshot::build(&incidents, keying, 0)
+                })
+                .collect()
+        });
         let verdict =
             crate::view::rescore(&query, &snapshots, &policy.inner, today, incident_count);
         let response = response_of(&verdict, 0.0).encode_to_vec();
