@@ -134,9 +134,62 @@ fn intersect(small: &[u32], large: &[u32], out: &mut Vec<u32>) {
 
 /// The best `limit` (party, total) by total descending, ties by party ascending.
 fn top(mut scored: Vec<(u32, f64)>, limit: usize) -> Vec<u32> {
-    scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored.truncate(limit);
+    let order = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if limit == 0 {
+        return Vec::new();
+    }
+    if scored.len() > limit {
+        scored.select_nth_unstable_by(limit - 1, order);
+        scored.truncate(limit);
+    }
+    scored.sort_unstable_by(order);
     scored.into_iter().map(|(p, _)| p).collect()
+}
+
+/// Multiplicative hashing of party ids: one multiply, where std's SipHash costs ~20 ns a key
+/// and party ids come from the index, not from callers.
+#[derive(Default, Clone, Copy)]
+struct PartyHasher(u64);
+
+impl std::hash::Hasher for PartyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517C_C1B7_2722_0A95);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PartyMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<PartyHasher>>;
+
+/// (party, weight) hits summed per party, each party's in the order they were added (the
+/// order fixes the floating-point sums); parties in no particular order.
+fn summed(hits: &[(u32, f64)]) -> Vec<(u32, f64)> {
+    let mut at: PartyMap<usize> = PartyMap::default();
+    at.reserve(hits.len());
+    let mut out: Vec<(u32, f64)> = Vec::with_capacity(hits.len());
+    for &(party, weight) in hits {
+        match at.entry(party) {
+            std::collections::hash_map::Entry::Occupied(slot) => out[*slot.get()].1 += weight,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push((party, weight));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `id` is in the ascending `ids`.
+fn holds(ids: &[u32], id: u32) -> bool {
+    ids.binary_search(&id).is_ok()
 }
 
 fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
@@ -146,29 +199,16 @@ fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
         .iter()
         .map(|&k| snapshot.postings.get(k))
         .collect();
-    let mut totals: HashMap<u32, f64> = HashMap::new();
-    let mut order: Vec<u32> = Vec::new(); // first-seen order, for deterministic iteration
-    let mut add = |party: u32, weight: f64, totals: &mut HashMap<u32, f64>| {
-        totals
-            .entry(party)
-            .and_modify(|t| *t += weight)
-            .or_insert_with(|| {
-                order.push(party);
-                weight
-            });
-    };
-    let mut found = 0usize;
+    let mut hits: Vec<(u32, f64)> = Vec::new();
     for (i, posting) in postings.iter().enumerate() {
         let count = posting.len();
         if count == 0 || count > policy.name_df_cap {
             continue;
         }
         let weight = q.name_keys.weights[i] * idf(snapshot, count);
-        for &party in *posting {
-            add(party, weight, &mut totals);
-        }
-        found += count;
+        hits.extend(posting.iter().map(|&party| (party, weight)));
     }
+    let found = hits.len();
     let common: Vec<usize> = (0..postings.len())
         .filter(|&i| {
             let count = postings[i].len();
@@ -197,51 +237,65 @@ fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
             }
             both.sort_unstable();
             both.dedup();
-            for party in both {
-                add(party, 1.0, &mut totals);
-            }
+            hits.extend(both.into_iter().map(|party| (party, 1.0)));
         }
     }
-    if totals.is_empty() {
+    if hits.is_empty() {
         return Vec::new();
     }
+    let mut totals = summed(&hits);
     // Common whole-token keys weigh in: among the many "Luo" parties, the ones under the
     // query's other, common, token ("Iang" → "Yang") first.
-    for &i in &common {
-        let weight = q.name_keys.weights[i] * idf(snapshot, postings[i].len());
-        for (party, total) in totals.iter_mut() {
-            if postings[i].binary_search(party).is_ok() {
-                *total += weight;
+    if !common.is_empty() {
+        totals.sort_unstable_by_key(|t| t.0);
+        let candidates: Vec<u32> = totals.iter().map(|t| t.0).collect();
+        for &i in &common {
+            let weight = q.name_keys.weights[i] * idf(snapshot, postings[i].len());
+            let posting = postings[i];
+            if candidates.len() <= posting.len() {
+                for (party, total) in totals.iter_mut() {
+                    if holds(posting, *party) {
+                        *total += weight;
+                    }
+                }
+            } else {
+                for &party in posting {
+                    if let Ok(at) = candidates.binary_search(&party) {
+                        totals[at].1 += weight;
+                    }
+                }
             }
         }
     }
     // Many parties can carry one name ("Jane Bui"): the ones in the query's city and at its
     // postcode first.
-    let scored = order
-        .into_iter()
-        .map(|party| {
-            let mut total = totals[&party];
-            let p = party as usize;
-            if q.city != 0 && snapshot.party_city[p] == q.city {
-                total += SAME_CITY_BONUS;
-            }
-            if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
-                total += SAME_POSTCODE_BONUS;
-            }
-            (party, total)
-        })
-        .collect();
-    top(scored, policy.name_candidates)
+    for (party, total) in totals.iter_mut() {
+        let p = *party as usize;
+        if q.city != 0 && snapshot.party_city[p] == q.city {
+            *total += SAME_CITY_BONUS;
+        }
+        if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
+            *total += SAME_POSTCODE_BONUS;
+        }
+    }
+    top(totals, policy.name_candidates)
 }
 
 fn geo_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
     let Some((lat, lon)) = q.location else {
         return Vec::new();
     };
+    // A great circle is at least as long as its latitude difference: a party outside the band
+    // (with a margin for rounding) is farther than the radius, and needs no haversine.
+    let band_deg = (policy.near_radius_m * 1.000_001 + 0.01) / geo::EARTH_RADIUS_M * 180.0
+        / std::f64::consts::PI;
     let mut near = Vec::new();
     for &cell in &q.cells {
         for &party in snapshot.postings.get(cell) {
             let p = party as usize;
+            if (snapshot.party_lat[p] - lat).abs() > band_deg {
+                continue;
+            }
             let d = geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p]);
             if d <= policy.near_radius_m {
                 near.push((party, -d));
@@ -270,20 +324,20 @@ fn identifier_hits(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
 
 /// The best name similarity of a pair over all their name forms, and the (query, incident)
 /// forms that give it (the first best combination, query names outermost).
-fn best_names<'a>(query: &'a [String], incident: &'a str) -> (f64, &'a str, &'a str) {
-    let mut best: Option<(f64, &str, &str)> = None;
+fn best_names<'a>(query: &'a [String], incident: &'a [u8]) -> (f64, &'a str, &'a [u8]) {
+    let mut best: Option<(f64, &str, &[u8])> = None;
     if incident.is_empty() {
-        return (0.0, "", "");
+        return (0.0, "", b"");
     }
     for q in query {
-        for form in incident.split(NAME_SEP) {
-            let s = keys::similarity(q, form);
+        for form in incident.split(|&b| b == NAME_SEP as u8) {
+            let s = keys::similarity_bytes(q.as_bytes(), form);
             if best.is_none_or(|(b, _, _)| s > b) {
                 best = Some((s, q.as_str(), form));
             }
         }
     }
-    best.unwrap_or((0.0, "", ""))
+    best.unwrap_or((0.0, "", b""))
 }
 
 /// For a query party, its matches in `snapshot` with at least the report score, parties
@@ -353,7 +407,7 @@ fn score_pairs(
         let p = party as usize;
         let row = snapshot.party_incident[p];
         let (similarity, query_name, incident_name) =
-            best_names(&q.names, snapshot.party_names.get(p));
+            best_names(&q.names, snapshot.party_names.get_bytes(p));
         let distance = match q.location {
             Some((lat, lon)) => {
                 geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p])
@@ -406,7 +460,7 @@ fn score_pairs(
             reasons,
             name_similarity: py_round(similarity, 4),
             query_name: query_name.to_owned(),
-            incident_name: incident_name.to_owned(),
+            incident_name: String::from_utf8_lossy(incident_name).into_owned(),
             distance_m: ev.distance_m.map(|d| py_round(d, 1)),
             in_area,
             identifiers,

@@ -239,26 +239,27 @@ pub const PHONETIC_DISCOUNT: f64 = 0.97;
 const BORDERLINE_LOW: f64 = 0.75;
 
 /// rapidfuzz's ratio (normalised Indel similarity) as 0–100, on bytes: names are ASCII here.
-fn ratio(a: &str, b: &str) -> f64 {
-    100.0 * rapidfuzz::fuzz::ratio(a.bytes(), b.bytes())
+fn ratio(a: &[u8], b: &[u8]) -> f64 {
+    100.0 * rapidfuzz::fuzz::ratio(a.iter().copied(), b.iter().copied())
 }
 
-fn token_sort_ratio(a: &str, b: &str) -> f64 {
-    let sorted = |text: &str| {
-        let mut tokens: Vec<&str> = text.split_whitespace().collect();
-        tokens.sort_unstable();
-        tokens.join(" ")
-    };
-    ratio(&sorted(a), &sorted(b))
+/// The tokens sorted and joined by single spaces (rapidfuzz's token_sort preprocessing).
+fn sorted_tokens(text: &[u8]) -> Vec<u8> {
+    let mut tokens: Vec<&[u8]> = text
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens.sort_unstable();
+    tokens.join(&b' ')
 }
 
-fn without_spaces(text: &str) -> String {
-    text.chars().filter(|&c| c != ' ').collect()
+fn without_spaces(text: &[u8]) -> Vec<u8> {
+    text.iter().copied().filter(|&c| c != b' ').collect()
 }
 
-fn spelling_similarity(a: &str, b: &str) -> f64 {
+fn spelling_similarity(a: &[u8], b: &[u8]) -> f64 {
     let compact = ratio(&without_spaces(a), &without_spaces(b));
-    compact.max(token_sort_ratio(a, b)) / 100.0
+    compact.max(ratio(&sorted_tokens(a), &sorted_tokens(b))) / 100.0
 }
 
 /// 0–1 similarity of two normalised name forms (space-separated tokens): the better of the
@@ -266,9 +267,16 @@ fn spelling_similarity(a: &str, b: &str) -> f64 {
 /// sorted ("ivanova natalya" meets "natalya ivanova"); a borderline pair gets a second opinion
 /// on its phonetic folding, discounted.
 pub fn similarity(a: &str, b: &str) -> f64 {
+    similarity_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// `similarity` of two name forms as bytes (ASCII after normalisation).
+pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
     let spelled = spelling_similarity(a, b);
     if (BORDERLINE_LOW..PHONETIC_DISCOUNT).contains(&spelled) {
-        let folded = PHONETIC_DISCOUNT * spelling_similarity(&phonetic(a), &phonetic(b));
+        let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
+        let folded = PHONETIC_DISCOUNT
+            * spelling_similarity(phonetic(&text(a)).as_bytes(), phonetic(&text(b)).as_bytes());
         return spelled.max(folded);
     }
     spelled
@@ -285,8 +293,8 @@ mod tests {
 
     #[test]
     fn ratio_is_rapidfuzz_indel_ratio() {
-        assert!((ratio("kitten", "sitting") - 61.538_461_538_461_54).abs() < 1e-9);
-        assert_eq!(ratio("", ""), 100.0);
+        assert!((ratio(b"kitten", b"sitting") - 61.538_461_538_461_54).abs() < 1e-9);
+        assert_eq!(ratio(b"", b""), 100.0);
     }
 
     #[test]

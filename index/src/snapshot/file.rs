@@ -551,11 +551,11 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     let party_postcode = columns.next::<u32>("party_postcode", Some(c.parties))?;
     let party_city = columns.next::<u32>("party_city", Some(c.parties))?;
     let party_names = columns.strings("party_names", c.parties)?;
-    let postings = Postings {
-        keys: columns.next::<u64>("postings.keys", Some(c.keys))?,
-        starts: columns.next::<u32>("postings.starts", Some(c.keys + 1))?,
-        values: columns.next::<u32>("postings.values", Some(c.values))?,
-    };
+    let postings = Postings::new(
+        columns.next::<u64>("postings.keys", Some(c.keys))?,
+        columns.next::<u32>("postings.starts", Some(c.keys + 1))?,
+        columns.next::<u32>("postings.values", Some(c.values))?,
+    );
     let area_parties = columns.next::<u32>("areas.party_ids", Some(c.areas))?;
     let area_ends = columns.next::<u32>("areas.ends", Some(c.areas))?;
     let area_vertices = columns.next::<[f64; 2]>("areas.vertices", Some(c.vertices))?;

@@ -44,6 +44,11 @@ impl PackedStrings {
         self.offsets.make_mut().push(end);
     }
 
+    /// The i-th string's UTF-8 bytes.
+    pub fn get_bytes(&self, i: usize) -> &[u8] {
+        &self.blob[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
     pub fn get(&self, i: usize) -> &str {
         let bytes = &self.blob[self.offsets[i] as usize..self.offsets[i + 1] as usize];
         // Built from &str, or checked when loaded from a file (`file::load`).
@@ -70,15 +75,44 @@ impl Default for PackedStrings {
     }
 }
 
-/// 64-bit keys to ascending party ids (CSR layout).
+/// 64-bit keys to ascending party ids (CSR layout), with a bucket index over the keys' top bits:
+/// keys are keyed hashes, spread evenly, so a lookup reads one bucket of a few keys instead of
+/// binary-searching millions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Postings {
     pub keys: Column<u64>,
     pub starts: Column<u32>,
     pub values: Column<u32>,
+    buckets: Vec<u32>,
+    shift: u32,
 }
 
+/// Keys per bucket of the index, on average.
+const KEYS_PER_BUCKET: usize = 4;
+
 impl Postings {
+    /// The postings of these columns (checked by the caller), with their bucket index.
+    pub fn new(keys: Column<u64>, starts: Column<u32>, values: Column<u32>) -> Self {
+        let bits = (keys.len() / KEYS_PER_BUCKET).max(1).ilog2().clamp(1, 40);
+        let shift = 64 - bits;
+        let mut buckets = Vec::with_capacity((1usize << bits) + 1);
+        let mut at = 0usize;
+        for bucket in 0..(1u64 << bits) {
+            while at < keys.len() && (keys[at] >> shift) < bucket {
+                at += 1;
+            }
+            buckets.push(at as u32);
+        }
+        buckets.push(keys.len() as u32);
+        Postings {
+            keys,
+            starts,
+            values,
+            buckets,
+            shift,
+        }
+    }
+
     /// From (key, party) pairs, duplicates allowed.
     pub fn build(mut pairs: Vec<(u64, u32)>) -> Self {
         pairs.par_sort_unstable();
@@ -94,23 +128,27 @@ impl Postings {
             values.push(party);
         }
         starts.push(values.len() as u32);
-        Postings {
-            keys: keys.into(),
-            starts: starts.into(),
-            values: values.into(),
-        }
+        Postings::new(keys.into(), starts.into(), values.into())
     }
 
     /// The party ids filed under `key` (empty when absent).
     pub fn get(&self, key: u64) -> &[u32] {
-        match self.keys.binary_search(&key) {
-            Ok(i) => &self.values[self.starts[i] as usize..self.starts[i + 1] as usize],
+        let bucket = (key >> self.shift) as usize;
+        let (lo, hi) = match (self.buckets.get(bucket), self.buckets.get(bucket + 1)) {
+            (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
+            _ => return &[],
+        };
+        match self.keys[lo..hi].binary_search(&key) {
+            Ok(i) => {
+                let i = lo + i;
+                &self.values[self.starts[i] as usize..self.starts[i + 1] as usize]
+            }
             Err(_) => &[],
         }
     }
 
     pub fn nbytes(&self) -> usize {
-        self.keys.len() * 8 + self.starts.len() * 4 + self.values.len() * 4
+        self.keys.len() * 8 + self.starts.len() * 4 + self.values.len() * 4 + self.buckets.len() * 4
     }
 }
 
