@@ -1,27 +1,68 @@
-//! What screening reads: a base snapshot, the delta laid over it (an overlay snapshot of recent
-//! upserts, and the base rows they replace or delete), and the generation that names both.
+//! What screening reads: a base snapshot, the delta laid over it, and the generation that names
+//! both. The delta is a short stack of overlay layers, each a small snapshot of upserts with
+//! the rows that later changes replaced or deleted masked out: applying a change builds a layer
+//! of just that change and masks what it supersedes, and layers of about one size are merged
+//! (size-tiered, so a change is rebuilt O(log n) times before the next compaction) — the cost
+//! of a change follows the change, not the whole pending delta.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::candidates::{match_party, score_every_party, Found, PreparedParty};
-use crate::model::{Incident, Query};
+use crate::model::{Incident, IncidentStatus, Query};
 use crate::policy::Policy;
 use crate::scoring::{combine_scores, stoplight_of};
 use crate::snapshot::Snapshot;
 use crate::verdict::{result_of, PartyResult, Verdict};
 
-/// Recent upserts in first-upserted order (a re-upsert keeps its place), and deletions.
+/// A snapshot of recent upserts, the rows of it that later changes superseded, and the
+/// upserts it indexes (in row order; retracted ones are held for the count but not indexed).
+#[derive(Clone)]
+pub struct Layer {
+    pub snapshot: Arc<Snapshot>,
+    pub masked: Arc<HashSet<u32>>,
+    incidents: Arc<Vec<Arc<Incident>>>,
+}
+
+impl Layer {
+    fn of(incidents: Vec<Arc<Incident>>, keying: crate::keys::Keying) -> Layer {
+        let active: Vec<Incident> = incidents
+            .iter()
+            .filter(|i| i.status != IncidentStatus::Retracted)
+            .map(|i| (**i).clone())
+            .collect();
+        Layer {
+            snapshot: Arc::new(Snapshot::build(&active, keying, 0)),
+            masked: Arc::new(HashSet::new()),
+            incidents: Arc::new(incidents),
+        }
+    }
+
+    /// The upserts still current in this layer, in order.
+    fn live(&self) -> impl Iterator<Item = &Arc<Incident>> {
+        self.incidents.iter().filter(|i| {
+            self.snapshot
+                .row_of(&i.incident_id)
+                .is_none_or(|row| !self.masked.contains(&row))
+        })
+    }
+
+    fn live_count(&self) -> usize {
+        self.snapshot.incident_count() - self.masked.len()
+    }
+}
+
+/// Ids changed since the base was built: upserted (with the layer holding their current
+/// version) or deleted.
 #[derive(Clone, Default)]
 pub struct Delta {
-    pub upserts: Vec<Arc<Incident>>,
-    pub positions: HashMap<String, usize>,
+    pub layer_of: HashMap<String, usize>,
     pub deleted: HashSet<String>,
 }
 
 impl Delta {
     pub fn len(&self) -> usize {
-        self.upserts.len() + self.deleted.len()
+        self.layer_of.len() + self.deleted.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -32,7 +73,7 @@ impl Delta {
 #[derive(Clone)]
 pub struct View {
     pub base: Arc<Snapshot>,
-    pub overlay: Option<Arc<Snapshot>>,
+    pub layers: Vec<Layer>,
     pub delta: Delta,
     pub masked_rows: Arc<HashSet<u32>>,
     pub generation: u64,
@@ -49,7 +90,7 @@ impl View {
         let generation = base.generation;
         View {
             base,
-            overlay: None,
+            layers: Vec::new(),
             delta: Delta::default(),
             masked_rows: Arc::new(HashSet::new()),
             generation,
@@ -57,62 +98,85 @@ impl View {
     }
 
     pub fn incident_count(&self) -> usize {
-        let overlay = self.overlay.as_ref().map_or(0, |o| o.incident_count());
-        self.base.incident_count() - self.masked_rows.len() + overlay
+        let layers: usize = self.layers.iter().map(Layer::live_count).sum();
+        self.base.incident_count() - self.masked_rows.len() + layers
     }
 
-    /// Parties held in the index structures (a changed incident's old parties stay in the
-    /// base, masked, until the next compaction).
+    /// Parties held in the index structures (a changed incident's old parties stay, masked,
+    /// until the next compaction).
     pub fn party_count(&self) -> usize {
-        self.base.party_count() + self.overlay.as_ref().map_or(0, |o| o.party_count())
+        self.base.party_count()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.snapshot.party_count())
+                .sum::<usize>()
     }
 
-    /// A new view with these changes; this one is left as it was.
+    /// A new view with these changes; this one is left as it was. Costs in proportion to the
+    /// change (and, amortised, the merges of layers of about its size).
     pub fn apply(&self, upserts: Vec<Incident>, deletions: &[String], generation: u64) -> View {
         let mut delta = self.delta.clone();
         let mut masked: HashSet<u32> = (*self.masked_rows).clone();
-        let mut changed: Vec<&str> = Vec::new();
-        let mut removed = false;
+        let mut layers = self.layers.clone();
+        let mut touched: HashMap<usize, HashSet<u32>> = HashMap::new();
+        let mut newest: Vec<Arc<Incident>> = Vec::new();
+        let mut in_newest: HashMap<String, usize> = HashMap::new();
+        let changed: Vec<String> = upserts
+            .iter()
+            .map(|i| i.incident_id.clone())
+            .chain(deletions.iter().cloned())
+            .collect();
+        for id in &changed {
+            if let Some(row) = self.base.row_of(id) {
+                masked.insert(row);
+            }
+            if let Some(&at) = delta.layer_of.get(id) {
+                if let Some(row) = layers[at].snapshot.row_of(id) {
+                    touched
+                        .entry(at)
+                        .or_insert_with(|| (*layers[at].masked).clone())
+                        .insert(row);
+                }
+            }
+        }
         for incident in upserts {
             let id = incident.incident_id.clone();
             delta.deleted.remove(&id);
-            match delta.positions.get(&id) {
-                Some(&at) => delta.upserts[at] = Arc::new(incident),
+            match in_newest.get(&id) {
+                Some(&at) => newest[at] = Arc::new(incident),
                 None => {
-                    delta.positions.insert(id, delta.upserts.len());
-                    delta.upserts.push(Arc::new(incident));
+                    in_newest.insert(id, newest.len());
+                    newest.push(Arc::new(incident));
                 }
             }
         }
         for id in deletions {
-            if let Some(at) = delta.positions.remove(id) {
-                delta.upserts.remove(at);
-                removed = true;
+            if let Some(at) = in_newest.remove(id) {
+                newest.remove(at);
+                for position in in_newest.values_mut() {
+                    if *position > at {
+                        *position -= 1;
+                    }
+                }
             }
+            delta.layer_of.remove(id);
             delta.deleted.insert(id.clone());
         }
-        if removed {
-            delta.positions = delta
-                .upserts
-                .iter()
-                .enumerate()
-                .map(|(i, incident)| (incident.incident_id.clone(), i))
-                .collect();
+        for (at, rows) in touched {
+            layers[at].masked = Arc::new(rows);
         }
-        changed.extend(delta.positions.keys().map(String::as_str));
-        changed.extend(delta.deleted.iter().map(String::as_str));
-        for id in changed {
-            if let Some(row) = self.base.row_of(id) {
-                masked.insert(row);
+        if !newest.is_empty() {
+            let at = layers.len();
+            for incident in &newest {
+                delta.layer_of.insert(incident.incident_id.clone(), at);
             }
+            layers.push(Layer::of(newest, self.base.keying));
+            merge_tiers(&mut layers, &mut delta, self.base.keying);
         }
-        let overlay = (!delta.upserts.is_empty()).then(|| {
-            let incidents: Vec<Incident> = delta.upserts.iter().map(|i| (**i).clone()).collect();
-            Arc::new(Snapshot::build(&incidents, self.base.keying, 0))
-        });
         View {
             base: Arc::clone(&self.base),
-            overlay,
+            layers,
             delta,
             masked_rows: Arc::new(masked),
             generation,
@@ -123,7 +187,6 @@ impl View {
     pub fn screen(&self, queries: &[Query], policy: &Policy, today: i32) -> Vec<Verdict<'_>> {
         let keying = &self.base.keying;
         let masked = |row: u32| self.masked_rows.contains(&row);
-        let nothing = |_: u32| false;
         queries
             .iter()
             .map(|query| {
@@ -141,14 +204,13 @@ impl View {
                                     found: f,
                                 })
                                 .collect();
-                        if let Some(overlay) = &self.overlay {
+                        for layer in &self.layers {
+                            let superseded = |row: u32| layer.masked.contains(&row);
+                            let snapshot: &Snapshot = &layer.snapshot;
                             found.extend(
-                                match_party(overlay, &prepared, policy, today, &nothing)
+                                match_party(snapshot, &prepared, policy, today, &superseded)
                                     .into_iter()
-                                    .map(|f| Located {
-                                        snapshot: overlay,
-                                        found: f,
-                                    }),
+                                    .map(|f| Located { snapshot, found: f }),
                             );
                         }
                         finish_party(index, prepared.role, found, policy)
@@ -193,6 +255,25 @@ pub fn rescore<'a>(
     result_of(query, parties, policy, 0, incident_count)
 }
 
+/// Merges the newest layers while the newest is at least half the size of the one before it,
+/// so layer sizes fall geometrically: a handful of layers, each change rebuilt O(log n) times.
+fn merge_tiers(layers: &mut Vec<Layer>, delta: &mut Delta, keying: crate::keys::Keying) {
+    while layers.len() >= 2 {
+        let newest = &layers[layers.len() - 1];
+        let older = &layers[layers.len() - 2];
+        if newest.incidents.len() * 2 < older.incidents.len() {
+            break;
+        }
+        let merged: Vec<Arc<Incident>> = older.live().chain(newest.live()).cloned().collect();
+        layers.truncate(layers.len() - 2);
+        let at = layers.len();
+        for incident in &merged {
+            delta.layer_of.insert(incident.incident_id.clone(), at);
+        }
+        layers.push(Layer::of(merged, keying));
+    }
+}
+
 /// A query party's verdict from its matches: the best match per incident, ranked.
 fn finish_party<'a>(
     index: usize,
@@ -235,5 +316,95 @@ fn finish_party<'a>(
         stoplight: stoplight_of(policy, score),
         score: crate::rounding::py_round(score, 2),
         matches: best,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keying;
+    use crate::model::{Channel, IncidentKind, Party, SubstanceClass};
+    use proptest::prelude::*;
+
+    fn incident(id: usize, version: i64, retracted: bool) -> Incident {
+        Incident {
+            incident_id: format!("ION-{id}"),
+            version,
+            kind: IncidentKind::Seizure,
+            reported_on: 739_000,
+            reporting_country: "DE".into(),
+            agency: String::new(),
+            contact_ref: String::new(),
+            channel: Channel::Unknown,
+            status: if retracted {
+                IncidentStatus::Retracted
+            } else {
+                IncidentStatus::Active
+            },
+            substance_class: SubstanceClass::Unknown,
+            substances: Vec::new(),
+            parties: vec![Party {
+                name: format!("Party Number{id} V{version}"),
+                ..Party::default()
+            }],
+        }
+    }
+
+    /// (id, version) of each incident the view indexes and has not masked, sorted.
+    fn live(view: &View) -> Vec<(String, i64)> {
+        let mut ids = Vec::new();
+        let mut add = |snapshot: &Snapshot, masked: &HashSet<u32>| {
+            for row in 0..snapshot.incident_count() {
+                if !masked.contains(&(row as u32)) {
+                    ids.push((
+                        snapshot.incident_ids.get(row).to_owned(),
+                        snapshot.versions[row],
+                    ));
+                }
+            }
+        };
+        add(&view.base, &view.masked_rows);
+        for layer in &view.layers {
+            add(&layer.snapshot, &layer.masked);
+        }
+        ids.sort();
+        ids
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn a_delta_holds_what_a_fresh_build_of_the_final_state_holds(
+            changes in proptest::collection::vec((0usize..40, any::<bool>(), any::<bool>()), 1..120),
+            batch in 1usize..6,
+        ) {
+            let keying = Keying::new(3, 4);
+            let base: Vec<Incident> = (0..20).map(|i| incident(i, 1, false)).collect();
+            let mut view = View::of(Arc::new(Snapshot::build(&base, keying, 1)));
+            let mut state: HashMap<usize, Incident> = base.iter().cloned().enumerate().collect();
+            for (n, chunk) in changes.chunks(batch).enumerate() {
+                let mut upserts = Vec::new();
+                let mut deletions = Vec::new();
+                for &(id, delete, retracted) in chunk {
+                    if delete {
+                        deletions.push(format!("ION-{id}"));
+                        state.remove(&id);
+                        upserts.retain(|i: &Incident| i.incident_id != format!("ION-{id}"));
+                    } else {
+                        let updated = incident(id, n as i64 + 2, retracted);
+                        upserts.retain(|i: &Incident| i.incident_id != updated.incident_id);
+                        upserts.push(updated.clone());
+                        state.insert(id, updated);
+                    }
+                }
+                deletions.retain(|d| !upserts.iter().any(|u| &u.incident_id == d));
+                view = view.apply(upserts, &deletions, n as u64 + 2);
+            }
+            let fresh: Vec<Incident> = state.into_values().collect();
+            let fresh = View::of(Arc::new(Snapshot::build(&fresh, keying, 9)));
+            prop_assert_eq!(live(&view), live(&fresh));
+            prop_assert_eq!(view.incident_count(), fresh.incident_count());
+            prop_assert!(view.layers.len() <= 8, "{} layers", view.layers.len());
+        }
     }
 }
