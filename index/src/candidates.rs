@@ -268,17 +268,34 @@ fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
         }
     }
     // Many parties can carry one name ("Jane Bui"): the ones in the query's city and at its
-    // postcode first.
-    for (party, total) in totals.iter_mut() {
-        let p = *party as usize;
-        if q.city != 0 && snapshot.party_city[p] == q.city {
-            *total += SAME_CITY_BONUS;
-        }
-        if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
-            *total += SAME_POSTCODE_BONUS;
+    // postcode first. The bonuses only add, so a candidate that stays below the k-th best total
+    // even with both cannot make the top k: its party record is never read.
+    let limit = policy.name_candidates;
+    if q.city != 0 || q.postcode != 0 {
+        let floor = kth_largest(&totals, limit) - (SAME_CITY_BONUS + SAME_POSTCODE_BONUS + 0.5);
+        totals.retain(|&(_, total)| total >= floor);
+        for (party, total) in totals.iter_mut() {
+            let p = *party as usize;
+            if q.city != 0 && snapshot.party_city[p] == q.city {
+                *total += SAME_CITY_BONUS;
+            }
+            if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
+                *total += SAME_POSTCODE_BONUS;
+            }
         }
     }
-    top(totals, policy.name_candidates)
+    top(totals, limit)
+}
+
+/// The k-th largest total (the smallest of all when there are fewer than k).
+fn kth_largest(totals: &[(u32, f64)], k: usize) -> f64 {
+    let mut values: Vec<f64> = totals.iter().map(|t| t.1).collect();
+    if values.is_empty() {
+        return f64::NEG_INFINITY;
+    }
+    let k = k.clamp(1, values.len());
+    let (_, kth, _) = values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    *kth
 }
 
 fn geo_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
@@ -293,10 +310,11 @@ fn geo_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Ve
     for &cell in &q.cells {
         for &party in snapshot.postings.get(cell) {
             let p = party as usize;
-            if (snapshot.party_lat[p] - lat).abs() > band_deg {
+            let [party_lat, party_lon] = snapshot.party_point[p];
+            if (party_lat - lat).abs() > band_deg {
                 continue;
             }
-            let d = geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p]);
+            let d = geo::haversine_m(lat, lon, party_lat, party_lon);
             if d <= policy.near_radius_m {
                 near.push((party, -d));
             }
@@ -410,7 +428,8 @@ fn score_pairs(
             best_names(&q.names, snapshot.party_names.get_bytes(p));
         let distance = match q.location {
             Some((lat, lon)) => {
-                geo::haversine_m(lat, lon, snapshot.party_lat[p], snapshot.party_lon[p])
+                let [party_lat, party_lon] = snapshot.party_point[p];
+                geo::haversine_m(lat, lon, party_lat, party_lon)
             }
             None => f64::NAN,
         };

@@ -42,7 +42,7 @@ use crate::model::{Channel, IncidentKind, PartyRole, SubstanceClass};
 
 pub const MAGIC: [u8; 8] = *b"PFSNAP\0\0";
 /// The layout above; a change to it is a new version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// FNV-1a 64 of the crate's sources and Cargo.lock (build.rs): a file written by other code
 /// may hold other keys (normalisation changed), so it is refused.
 pub const CODE_FINGERPRINT: &str = env!("PREFLIGHT_CODE_FINGERPRINT");
@@ -126,7 +126,6 @@ enum Values<'a> {
     U64(&'a [u64]),
     I32(&'a [i32]),
     I64(&'a [i64]),
-    F64(&'a [f64]),
     F64x2(&'a [[f64; 2]]),
 }
 
@@ -139,7 +138,6 @@ impl Values<'_> {
             Values::U64(v) => v.len(),
             Values::I32(v) => v.len(),
             Values::I64(v) => v.len(),
-            Values::F64(v) => v.len(),
             Values::F64x2(v) => v.len(),
         }
     }
@@ -152,7 +150,6 @@ impl Values<'_> {
             Values::U64(_) => u64::CODE,
             Values::I32(_) => i32::CODE,
             Values::I64(_) => i64::CODE,
-            Values::F64(_) => f64::CODE,
             Values::F64x2(_) => <[f64; 2]>::CODE,
         }
     }
@@ -169,7 +166,6 @@ impl Values<'_> {
             Values::U64(v) => write_le(out, v),
             Values::I32(v) => write_le(out, v),
             Values::I64(v) => write_le(out, v),
-            Values::F64(v) => write_le(out, v),
             Values::F64x2(v) => write_le(out, v),
         }
     }
@@ -220,8 +216,7 @@ fn columns_of(s: &Snapshot) -> Vec<(&'static str, Values<'_>)> {
         ("contact_refs.offsets", U64(&s.contact_refs.offsets)),
         ("party_incident", U32(&s.party_incident)),
         ("party_role", U8(&s.party_role)),
-        ("party_lat", F64(&s.party_lat)),
-        ("party_lon", F64(&s.party_lon)),
+        ("party_point", F64x2(&s.party_point)),
         ("party_country", U16(&s.party_country)),
         ("party_postcode", U32(&s.party_postcode)),
         ("party_city", U32(&s.party_city)),
@@ -545,8 +540,7 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     let contact_refs = columns.strings("contact_refs", c.incidents)?;
     let party_incident = columns.next::<u32>("party_incident", Some(c.parties))?;
     let party_role = columns.next::<u8>("party_role", Some(c.parties))?;
-    let party_lat = columns.next::<f64>("party_lat", Some(c.parties))?;
-    let party_lon = columns.next::<f64>("party_lon", Some(c.parties))?;
+    let party_point = columns.next::<[f64; 2]>("party_point", Some(c.parties))?;
     let party_country = columns.next::<u16>("party_country", Some(c.parties))?;
     let party_postcode = columns.next::<u32>("party_postcode", Some(c.parties))?;
     let party_city = columns.next::<u32>("party_city", Some(c.parties))?;
@@ -611,8 +605,7 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         contact_refs,
         party_incident,
         party_role,
-        party_lat,
-        party_lon,
+        party_point,
         party_country,
         party_postcode,
         party_city,

@@ -272,8 +272,8 @@ pub struct Snapshot {
     pub contact_refs: PackedStrings,
     pub party_incident: Column<u32>,
     pub party_role: Column<u8>,
-    pub party_lat: Column<f64>,
-    pub party_lon: Column<f64>,
+    /// (lat, lon) of each party, NaN without a location: read together, so side by side.
+    pub party_point: Column<[f64; 2]>,
     pub party_country: Column<u16>,
     pub party_postcode: Column<u32>,
     pub party_city: Column<u32>,
@@ -315,8 +315,7 @@ impl Snapshot {
         let mut agency_ids = Vec::with_capacity(n);
         let mut party_incident = Vec::with_capacity(party_total);
         let mut party_role = Vec::with_capacity(party_total);
-        let mut party_lat = Vec::with_capacity(party_total);
-        let mut party_lon = Vec::with_capacity(party_total);
+        let mut party_point = Vec::with_capacity(party_total);
         let mut party_country = Vec::with_capacity(party_total);
         let mut party_postcode = Vec::with_capacity(party_total);
         let mut party_city = Vec::with_capacity(party_total);
@@ -348,8 +347,7 @@ impl Snapshot {
                 let pid = party_incident.len() as u32;
                 party_incident.push(row);
                 party_role.push(party.role);
-                party_lat.push(party.lat);
-                party_lon.push(party.lon);
+                party_point.push([party.lat, party.lon]);
                 party_country.push(party.country);
                 party_postcode.push(party.postcode);
                 party_city.push(party.city);
@@ -381,8 +379,7 @@ impl Snapshot {
             contact_refs,
             party_incident: party_incident.into(),
             party_role: party_role.into(),
-            party_lat: party_lat.into(),
-            party_lon: party_lon.into(),
+            party_point: party_point.into(),
             party_country: party_country.into(),
             party_postcode: party_postcode.into(),
             party_city: party_city.into(),
