@@ -18,7 +18,7 @@ use crate::scoring::{
     evidence_points, incident_weight, points_for, points_upper_bound, score_of, stoplight_of,
     PairEvidence, Stoplight,
 };
-use crate::snapshot::{country_code, identifiers_of, Snapshot, NAME_SEP};
+use crate::snapshot::{self, country_code, identifiers_of, Snapshot, NAME_SEP};
 
 const SAME_CITY_BONUS: f64 = 1.0; // about an eighth of a rare token's IDF weight: tie-breaks
 const SAME_POSTCODE_BONUS: f64 = 2.0;
@@ -40,7 +40,8 @@ pub struct PreparedParty {
 }
 
 impl PreparedParty {
-    pub fn new(keying: &Keying, party: &Party) -> Self {
+    /// `radius_m`: how far geo candidates may be (the policy's near radius).
+    pub fn new(keying: &Keying, party: &Party, radius_m: f64) -> Self {
         let mut names = Vec::new();
         let mut name_keys = WeightedKeys::default();
         let mut group_of: HashMap<u64, i64> = HashMap::new();
@@ -77,12 +78,7 @@ impl PreparedParty {
         }
         let location = party.location.map(|l| (l.lat, l.lon));
         let cells = location
-            .map(|(lat, lon)| {
-                geo::disk_cells(lat, lon)
-                    .into_iter()
-                    .map(|c| c ^ keys::CELL)
-                    .collect()
-            })
+            .map(|(lat, lon)| geo::cells_within(lat, lon, radius_m))
             .unwrap_or_default();
         PreparedParty {
             role: party.role.code(),
@@ -187,9 +183,32 @@ fn summed(hits: &[(u32, f64)]) -> Vec<(u32, f64)> {
     out
 }
 
-/// Whether `id` is in the ascending `ids`.
-fn holds(ids: &[u32], id: u32) -> bool {
-    ids.binary_search(&id).is_ok()
+/// The first position at or after `from` whose id is not below `id`, in the ascending `ids`:
+/// exponential steps, then a binary search in the last step.
+fn gallop(ids: &[u32], from: usize, id: u32) -> usize {
+    let mut step = 1;
+    let mut hi = from;
+    while hi < ids.len() && ids[hi] < id {
+        hi = from + step;
+        step *= 2;
+    }
+    let lo = from + step / 4;
+    let hi = hi.min(ids.len());
+    let lo = lo.min(hi);
+    lo + ids[lo..hi].partition_point(|&x| x < id)
+}
+
+/// `gallop` over the party ids of ascending (party, total) pairs.
+fn gallop_by(totals: &[(u32, f64)], from: usize, id: u32) -> usize {
+    let mut step = 1;
+    let mut hi = from;
+    while hi < totals.len() && totals[hi].0 < id {
+        hi = from + step;
+        step *= 2;
+    }
+    let lo = (from + step / 4).min(hi.min(totals.len()));
+    let hi = hi.min(totals.len());
+    lo + totals[lo..hi].partition_point(|t| t.0 < id)
 }
 
 fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
@@ -248,20 +267,24 @@ fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
     // query's other, common, token ("Iang" → "Yang") first.
     if !common.is_empty() {
         totals.sort_unstable_by_key(|t| t.0);
-        let candidates: Vec<u32> = totals.iter().map(|t| t.0).collect();
         for &i in &common {
             let weight = q.name_keys.weights[i] * idf(snapshot, postings[i].len());
+            // Both sides ascend: walk the shorter one, gallop through the longer.
             let posting = postings[i];
-            if candidates.len() <= posting.len() {
+            if totals.len() <= posting.len() {
+                let mut from = 0;
                 for (party, total) in totals.iter_mut() {
-                    if holds(posting, *party) {
+                    from = gallop(posting, from, *party);
+                    if posting.get(from) == Some(party) {
                         *total += weight;
                     }
                 }
             } else {
+                let mut from = 0;
                 for &party in posting {
-                    if let Ok(at) = candidates.binary_search(&party) {
-                        totals[at].1 += weight;
+                    from = gallop_by(&totals, from, party);
+                    if let Some(t) = totals.get_mut(from).filter(|t| t.0 == party) {
+                        t.1 += weight;
                     }
                 }
             }
@@ -298,29 +321,63 @@ fn kth_largest(totals: &[(u32, f64)], k: usize) -> f64 {
     *kth
 }
 
+/// How far a distance from fixed-point coordinates on a local flat map may be from the exact
+/// haversine within the radius (centimetres, in truth): a margin, not a tolerance of results.
+const ROUGH_ERROR_M: f64 = 0.5;
+const METRES_PER_E7: f64 = geo::EARTH_RADIUS_M * std::f64::consts::PI / 180.0 * 1e-7;
+
+/// The nearest `geo_candidates` parties within the radius (ties: lower party id). A sweep over
+/// the cells' fixed-point points gives each party a rough distance; only the parties that may
+/// be among the nearest by the exact distance (rough distance within twice the error of the
+/// k-th rough one) get their exact point read and measured, so the exact nearest are found.
 fn geo_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
     let Some((lat, lon)) = q.location else {
         return Vec::new();
     };
-    // A great circle is at least as long as its latitude difference: a party outside the band
-    // (with a margin for rounding) is farther than the radius, and needs no haversine.
-    let band_deg = (policy.near_radius_m * 1.000_001 + 0.01) / geo::EARTH_RADIUS_M * 180.0
-        / std::f64::consts::PI;
-    let mut near = Vec::new();
+    let k = policy.geo_candidates;
+    let radius = policy.near_radius_m;
+    let flat_enough = lat.abs() < 80.0; // the flat map holds within the radius off the poles
+    let cos_lat = lat.to_radians().cos();
+    let (lat_e7, lon_e7) = (i64::from(snapshot::e7(lat)), i64::from(snapshot::e7(lon)));
+    let mut rough: Vec<(f64, u32)> = Vec::new();
     for &cell in &q.cells {
-        for &party in snapshot.postings.get(cell) {
-            let p = party as usize;
-            let [party_lat, party_lon] = snapshot.party_point[p];
-            if (party_lat - lat).abs() > band_deg {
+        let range = snapshot.cells.range(cell);
+        let parties = &snapshot.cells.values[range.clone()];
+        let lats = &snapshot.cell_lat_e7[range.clone()];
+        let lons = &snapshot.cell_lon_e7[range];
+        for ((&party, &party_lat), &party_lon) in parties.iter().zip(lats).zip(lons) {
+            let dy = (i64::from(party_lat) - lat_e7) as f64 * METRES_PER_E7;
+            if dy.abs() > radius + ROUGH_ERROR_M {
+                continue; // a great circle is at least as long as its latitude difference
+            }
+            let mut dlon = i64::from(party_lon) - lon_e7;
+            if dlon > 1_800_000_000 {
+                dlon -= 3_600_000_000;
+            } else if dlon < -1_800_000_000 {
+                dlon += 3_600_000_000;
+            }
+            let dx = dlon as f64 * METRES_PER_E7 * cos_lat;
+            let distance = dx.hypot(dy);
+            if flat_enough && distance > radius + ROUGH_ERROR_M {
                 continue;
             }
-            let d = geo::haversine_m(lat, lon, party_lat, party_lon);
-            if d <= policy.near_radius_m {
-                near.push((party, -d));
-            }
+            rough.push((distance, party));
         }
     }
-    top(near, policy.geo_candidates)
+    if flat_enough && k > 0 && rough.len() > k {
+        let (_, kth, _) = rough.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+        let bound = kth.0 + 2.0 * ROUGH_ERROR_M;
+        rough.retain(|r| r.0 <= bound);
+    }
+    let mut near = Vec::with_capacity(rough.len());
+    for (_, party) in rough {
+        let [party_lat, party_lon] = snapshot.party_point[party as usize];
+        let d = geo::haversine_m(lat, lon, party_lat, party_lon);
+        if d <= radius {
+            near.push((party, -d));
+        }
+    }
+    top(near, k)
 }
 
 fn identifier_hits(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<(u32, u8)> {
@@ -490,4 +547,72 @@ fn score_pairs(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Channel, Incident, IncidentKind, IncidentStatus, Location, SubstanceClass};
+    use crate::policy::default_policy;
+    use proptest::prelude::*;
+
+    fn located(id: usize, lat: f64, lon: f64) -> Incident {
+        Incident {
+            incident_id: format!("ION-{id}"),
+            version: 1,
+            kind: IncidentKind::Seizure,
+            reported_on: 739_000,
+            reporting_country: "DE".into(),
+            agency: String::new(),
+            contact_ref: String::new(),
+            channel: Channel::Unknown,
+            status: IncidentStatus::Active,
+            substance_class: SubstanceClass::Unknown,
+            substances: Vec::new(),
+            parties: vec![Party {
+                name: format!("P{id}"),
+                location: Some(Location { lat, lon }),
+                ..Party::default()
+            }],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn the_nearest_found_are_the_exact_nearest(
+            centre_lat in -79.0f64..79.0,
+            centre_lon in -179.99f64..179.99,
+            offsets in proptest::collection::vec((-0.006f64..0.006, -0.006f64..0.006, 0u8..4), 1..300),
+            query in (-0.004f64..0.004, -0.004f64..0.004),
+        ) {
+            // Points cluster, some on one spot (geocoded to a centre), as real ones do.
+            let incidents: Vec<Incident> = offsets
+                .iter()
+                .enumerate()
+                .map(|(i, &(dlat, dlon, same))| {
+                    let (dlat, dlon) = if same == 0 { (0.0, 0.0) } else { (dlat, dlon) };
+                    located(i, centre_lat + dlat, centre_lon + dlon)
+                })
+                .collect();
+            let snapshot = Snapshot::build(&incidents, Keying::new(1, 1), 0);
+            let policy = default_policy();
+            let party = Party {
+                location: Some(Location { lat: centre_lat + query.0, lon: centre_lon + query.1 }),
+                ..Party::default()
+            };
+            let q = PreparedParty::new(&snapshot.keying, &party, policy.near_radius_m);
+            let (lat, lon) = q.location.unwrap();
+            let mut exact: Vec<(u32, f64)> = (0..snapshot.party_count() as u32)
+                .filter_map(|p| {
+                    let [plat, plon] = snapshot.party_point[p as usize];
+                    let d = geo::haversine_m(lat, lon, plat, plon);
+                    (d <= policy.near_radius_m).then_some((p, -d))
+                })
+                .collect();
+            exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let expected: Vec<u32> = exact.iter().take(policy.geo_candidates).map(|e| e.0).collect();
+            prop_assert_eq!(geo_candidates(&snapshot, &q, &policy), expected);
+        }
+    }
 }

@@ -195,7 +195,7 @@ impl View {
                     .iter()
                     .enumerate()
                     .map(|(index, party)| {
-                        let prepared = PreparedParty::new(keying, party);
+                        let prepared = PreparedParty::new(keying, party, policy.near_radius_m);
                         let mut found: Vec<Located<'_>> =
                             match_party(&self.base, &prepared, policy, today, &masked)
                                 .into_iter()
@@ -244,7 +244,7 @@ pub fn rescore<'a>(
         .zip(candidates)
         .enumerate()
         .map(|(index, (party, snapshot))| {
-            let prepared = PreparedParty::new(&snapshot.keying, party);
+            let prepared = PreparedParty::new(&snapshot.keying, party, policy.near_radius_m);
             let found = score_every_party(snapshot, &prepared, policy, today)
                 .into_iter()
                 .map(|found| Located { snapshot, found })
@@ -281,7 +281,7 @@ fn finish_party<'a>(
     found: Vec<Located<'a>>,
     policy: &Policy,
 ) -> PartyResult<'a> {
-    let mut best: Vec<Located<'a>> = Vec::new();
+    let mut best: Vec<(&'a str, Located<'a>)> = Vec::new();
     let mut by_id: HashMap<&'a str, usize> = HashMap::new();
     for located in found {
         let id = located
@@ -290,23 +290,19 @@ fn finish_party<'a>(
             .get(located.found.row as usize);
         match by_id.get(id) {
             Some(&at) => {
-                let current = &best[at].found;
-                let (new, old) = (&located.found, current);
+                let (new, old) = (&located.found, &best[at].1.found);
                 if (new.score, new.name_similarity) > (old.score, old.name_similarity) {
-                    best[at] = located;
+                    best[at].1 = located;
                 }
             }
             None => {
                 by_id.insert(id, best.len());
-                best.push(located);
+                best.push((id, located));
             }
         }
     }
-    best.sort_by(|a, b| {
-        let ia = a.snapshot.incident_ids.get(a.found.row as usize);
-        let ib = b.snapshot.incident_ids.get(b.found.row as usize);
-        b.found.score.total_cmp(&a.found.score).then(ia.cmp(ib))
-    });
+    best.sort_by(|(ia, a), (ib, b)| b.found.score.total_cmp(&a.found.score).then(ia.cmp(ib)));
+    let mut best: Vec<Located<'a>> = best.into_iter().map(|(_, located)| located).collect();
     let scores: Vec<f64> = best.iter().map(|l| l.found.score).collect();
     let score = combine_scores(policy, &scores);
     best.truncate(policy.max_matches_per_party);

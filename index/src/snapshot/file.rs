@@ -42,7 +42,7 @@ use crate::model::{Channel, IncidentKind, PartyRole, SubstanceClass};
 
 pub const MAGIC: [u8; 8] = *b"PFSNAP\0\0";
 /// The layout above; a change to it is a new version.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// FNV-1a 64 of the crate's sources and Cargo.lock (build.rs): a file written by other code
 /// may hold other keys (normalisation changed), so it is refused.
 pub const CODE_FINGERPRINT: &str = env!("PREFLIGHT_CODE_FINGERPRINT");
@@ -225,6 +225,11 @@ fn columns_of(s: &Snapshot) -> Vec<(&'static str, Values<'_>)> {
         ("postings.keys", U64(&s.postings.keys)),
         ("postings.starts", U32(&s.postings.starts)),
         ("postings.values", U32(&s.postings.values)),
+        ("cells.keys", U64(&s.cells.keys)),
+        ("cells.starts", U32(&s.cells.starts)),
+        ("cells.values", U32(&s.cells.values)),
+        ("cells.lat_e7", I32(&s.cell_lat_e7)),
+        ("cells.lon_e7", I32(&s.cell_lon_e7)),
         ("areas.party_ids", U32(s.areas.party_ids())),
         ("areas.ends", U32(s.areas.ends())),
         ("areas.vertices", F64x2(s.areas.vertices())),
@@ -550,6 +555,13 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         columns.next::<u32>("postings.starts", Some(c.keys + 1))?,
         columns.next::<u32>("postings.values", Some(c.values))?,
     );
+    let cell_keys = columns.next::<u64>("cells.keys", None)?;
+    let cell_starts = columns.next::<u32>("cells.starts", Some(cell_keys.len() as u64 + 1))?;
+    let cell_values = columns.next::<u32>("cells.values", None)?;
+    let located = cell_values.len() as u64;
+    let cell_lat_e7 = columns.next::<i32>("cells.lat_e7", Some(located))?;
+    let cell_lon_e7 = columns.next::<i32>("cells.lon_e7", Some(located))?;
+    let cells = Postings::new(cell_keys, cell_starts, cell_values);
     let area_parties = columns.next::<u32>("areas.party_ids", Some(c.areas))?;
     let area_ends = columns.next::<u32>("areas.ends", Some(c.areas))?;
     let area_vertices = columns.next::<[f64; 2]>("areas.vertices", Some(c.vertices))?;
@@ -575,7 +587,8 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     check_below("agency_ids", &agency_ids, agencies.len())?;
     check_below("party_incident", &party_incident, incidents)?;
     check_ascending("party_incident", &party_incident, false)?;
-    check_postings(&postings, parties)?;
+    check_postings("postings", &postings, parties)?;
+    check_postings("cells", &cells, parties)?;
     check_below("areas.party_ids", &area_parties, parties)?;
     check_ascending("areas.party_ids", &area_parties, true)?;
     check_ends("areas.ends", &area_ends, area_vertices.len())?;
@@ -611,6 +624,9 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         party_city,
         party_names,
         postings,
+        cells,
+        cell_lat_e7,
+        cell_lon_e7,
         areas,
         log_parties: log_parties(parties),
     };
@@ -685,20 +701,23 @@ fn check_ends(name: &str, ends: &[u32], total: usize) -> Result<(), String> {
 
 /// Keys strictly ascending; starts from 0, strictly ascending (no key without a value), ending
 /// at the values' end; each key's party ids strictly ascending and in range.
-fn check_postings(postings: &Postings, parties: usize) -> Result<(), String> {
-    check_ascending("postings.keys", &postings.keys, true)?;
+fn check_postings(name: &str, postings: &Postings, parties: usize) -> Result<(), String> {
+    check_ascending(&format!("{name}.keys"), &postings.keys, true)?;
     let starts = &postings.starts;
     if starts.first() != Some(&0) {
-        return Err("postings.starts: the first start is not 0".into());
+        return Err(format!("{name}.starts: the first start is not 0"));
     }
-    check_ascending("postings.starts", starts, true)?;
+    check_ascending(&format!("{name}.starts"), starts, true)?;
     if starts.last().map(|&s| s as usize) != Some(postings.values.len()) {
-        return Err("postings.starts: the last start is not the values' end".into());
+        return Err(format!(
+            "{name}.starts: the last start is not the values' end"
+        ));
     }
-    check_below("postings.values", &postings.values, parties)?;
+    let values = format!("{name}.values");
+    check_below(&values, &postings.values, parties)?;
     for w in starts.windows(2) {
         check_ascending(
-            "postings.values",
+            &values,
             &postings.values[w[0] as usize..w[1] as usize],
             true,
         )?;

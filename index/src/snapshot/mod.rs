@@ -133,17 +133,19 @@ impl Postings {
 
     /// The party ids filed under `key` (empty when absent).
     pub fn get(&self, key: u64) -> &[u32] {
+        &self.values[self.range(key)]
+    }
+
+    /// Where the ids filed under `key` lie in `values` (empty when absent).
+    pub fn range(&self, key: u64) -> std::ops::Range<usize> {
         let bucket = (key >> self.shift) as usize;
         let (lo, hi) = match (self.buckets.get(bucket), self.buckets.get(bucket + 1)) {
             (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
-            _ => return &[],
+            _ => return 0..0,
         };
         match self.keys[lo..hi].binary_search(&key) {
-            Ok(i) => {
-                let i = lo + i;
-                &self.values[self.starts[i] as usize..self.starts[i + 1] as usize]
-            }
-            Err(_) => &[],
+            Ok(i) => self.starts[lo + i] as usize..self.starts[lo + i + 1] as usize,
+            Err(_) => 0..0,
         }
     }
 
@@ -222,12 +224,7 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
         keys.push(keying.key(kind.family(), &value));
     }
     let (lat, lon) = match party.location {
-        Some(loc) => {
-            if let Some(cell) = geo::cell_of(loc.lat, loc.lon) {
-                keys.push(cell ^ keys::CELL);
-            }
-            (loc.lat, loc.lon)
-        }
+        Some(loc) => (loc.lat, loc.lon),
         None => (f64::NAN, f64::NAN),
     };
     keys.sort_unstable();
@@ -251,6 +248,36 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
 /// ln(parties + 1), at least ln 2: the IDF numerator (recomputed when a file is loaded).
 pub fn log_parties(parties: usize) -> f64 {
     (parties.max(1) as f64 + 1.0).ln()
+}
+
+/// Degrees in fixed point, 1e-7 degrees a unit (about a centimetre).
+pub fn e7(degrees: f64) -> i32 {
+    (degrees * 1e7).round() as i32
+}
+
+/// The cell index of located parties: (cell, party, lat, lon in 1e-7 degrees), any order.
+fn cell_index(mut located: Vec<(u64, u32, i32, i32)>) -> (Postings, Column<i32>, Column<i32>) {
+    located.sort_unstable_by_key(|&(cell, party, _, _)| (cell, party));
+    let mut keys = Vec::new();
+    let mut starts = Vec::new();
+    let mut values = Vec::with_capacity(located.len());
+    let mut lats = Vec::with_capacity(located.len());
+    let mut lons = Vec::with_capacity(located.len());
+    for (i, &(cell, party, lat, lon)) in located.iter().enumerate() {
+        if keys.last() != Some(&cell) {
+            keys.push(cell);
+            starts.push(i as u32);
+        }
+        values.push(party);
+        lats.push(lat);
+        lons.push(lon);
+    }
+    starts.push(values.len() as u32);
+    (
+        Postings::new(keys.into(), starts.into(), values.into()),
+        lats.into(),
+        lons.into(),
+    )
 }
 
 /// An immutable index of incident parties.
@@ -279,6 +306,12 @@ pub struct Snapshot {
     pub party_city: Column<u32>,
     pub party_names: PackedStrings,
     pub postings: Postings,
+    /// Located parties by H3 cell, each with its point in fixed point (1e-7 degrees, about a
+    /// centimetre) beside it: a query sweeps a cell's parties in order and reads the exact
+    /// point only of those that may be within the radius.
+    pub cells: Postings,
+    pub cell_lat_e7: Column<i32>,
+    pub cell_lon_e7: Column<i32>,
     pub areas: AreaIndex,
     pub log_parties: f64,
 }
@@ -321,6 +354,7 @@ impl Snapshot {
         let mut party_city = Vec::with_capacity(party_total);
         let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
+        let mut located: Vec<(u64, u32, i32, i32)> = Vec::new();
         let (mut area_parties, mut area_ends, mut area_vertices) =
             (Vec::new(), Vec::new(), Vec::new());
         let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(n);
@@ -353,6 +387,9 @@ impl Snapshot {
                 party_city.push(party.city);
                 party_names.push(&party.names);
                 pairs.extend(party.keys.iter().map(|&k| (k, pid)));
+                if let Some(cell) = geo::cell_of(party.lat, party.lon) {
+                    located.push((cell, pid, e7(party.lat), e7(party.lon)));
+                }
                 if let Some(vertices) = party.area {
                     area_parties.push(pid);
                     area_vertices.extend(vertices);
@@ -362,6 +399,7 @@ impl Snapshot {
         }
         hashes.sort_unstable();
         let log_parties = log_parties(party_incident.len());
+        let (cells, cell_lat_e7, cell_lon_e7) = cell_index(located);
         Snapshot {
             generation,
             keying,
@@ -385,6 +423,9 @@ impl Snapshot {
             party_city: party_city.into(),
             party_names,
             postings: Postings::build(pairs),
+            cells,
+            cell_lat_e7,
+            cell_lon_e7,
             areas: AreaIndex::new(area_parties, area_ends, area_vertices),
             log_parties,
         }

@@ -124,6 +124,9 @@ fn assert_same(a: &Snapshot, b: &Snapshot) {
     assert_eq!(a.party_city, b.party_city);
     assert_eq!(a.party_names, b.party_names);
     assert_eq!(a.postings, b.postings);
+    assert_eq!(a.cells, b.cells);
+    assert_eq!(a.cell_lat_e7, b.cell_lat_e7);
+    assert_eq!(a.cell_lon_e7, b.cell_lon_e7);
     assert_eq!(a.areas.party_ids(), b.areas.party_ids());
     assert_eq!(a.areas.ends(), b.areas.ends());
     assert_eq!(a.areas.vertices(), b.areas.vertices());
@@ -200,7 +203,7 @@ fn columns_are_64_byte_aligned_and_the_header_is_as_documented() {
     assert_eq!(&bytes[24..40], CODE_FINGERPRINT.as_bytes());
     assert_eq!(bytes[40..56], key().to_bytes());
     let columns = u32::from_le_bytes(bytes[112..116].try_into().unwrap()) as usize;
-    assert_eq!(columns, 29);
+    assert_eq!(columns, 34);
     for i in 0..columns {
         let at = HEADER_BYTES + i * ENTRY_BYTES + 32;
         let offset = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
