@@ -40,8 +40,7 @@ pub struct PreparedParty {
 }
 
 impl PreparedParty {
-    /// `radius_m`: how far geo candidates may be (the policy's near radius).
-    pub fn new(keying: &Keying, party: &Party, radius_m: f64) -> Self {
+    pub fn new(keying: &Keying, party: &Party) -> Self {
         let mut names = Vec::new();
         let mut name_keys = WeightedKeys::default();
         let mut group_of: HashMap<u64, i64> = HashMap::new();
@@ -78,7 +77,7 @@ impl PreparedParty {
         }
         let location = party.location.map(|l| (l.lat, l.lon));
         let cells = location
-            .map(|(lat, lon)| geo::cells_within(lat, lon, radius_m))
+            .map(|(lat, lon)| geo::disk_cells(lat, lon))
             .unwrap_or_default();
         PreparedParty {
             role: party.role.code(),
@@ -601,7 +600,7 @@ mod tests {
                 location: Some(Location { lat: centre_lat + query.0, lon: centre_lon + query.1 }),
                 ..Party::default()
             };
-            let q = PreparedParty::new(&snapshot.keying, &party, policy.near_radius_m);
+            let q = PreparedParty::new(&snapshot.keying, &party);
             let (lat, lon) = q.location.unwrap();
             let mut exact: Vec<(u32, f64)> = (0..snapshot.party_count() as u32)
                 .filter_map(|p| {

@@ -18,32 +18,6 @@ pub fn cell_of(lat: f64, lon: f64) -> Option<u64> {
     Some(u64::from(point.to_cell(CELL_RESOLUTION)))
 }
 
-/// The cells of the query disk that may hold a point within `radius_m` of (lat, lon): a cell
-/// whose centre is farther than the radius plus the cell's own circumradius (its farthest
-/// vertex, with a margin) holds none, and is not read. Same points as the whole disk, fewer
-/// parties to measure: the ring of 12 outer cells mostly lies beyond the radius.
-pub fn cells_within(lat: f64, lon: f64, radius_m: f64) -> Vec<u64> {
-    let Ok(point) = LatLng::new(lat, lon) else {
-        return Vec::new();
-    };
-    point
-        .to_cell(CELL_RESOLUTION)
-        .grid_disk::<Vec<_>>(DISK_K)
-        .into_iter()
-        .filter(|&cell| {
-            let centre = LatLng::from(cell);
-            let circumradius = cell
-                .boundary()
-                .iter()
-                .map(|v| haversine_m(centre.lat(), centre.lng(), v.lat(), v.lng()))
-                .fold(0.0, f64::max);
-            let reach = radius_m + circumradius * 1.05 + 1.0;
-            haversine_m(lat, lon, centre.lat(), centre.lng()) <= reach
-        })
-        .map(u64::from)
-        .collect()
-}
-
 /// Every cell that may hold a point within MAX_RADIUS_M of (lat, lon).
 pub fn disk_cells(lat: f64, lon: f64) -> Vec<u64> {
     match LatLng::new(lat, lon) {
@@ -221,7 +195,6 @@ mod tests {
             let disk = disk_cells(lat, lon);
             let cell = cell_of(lat2, lon2).unwrap();
             prop_assert!(disk.contains(&cell));
-            prop_assert!(cells_within(lat, lon, MAX_RADIUS_M).contains(&cell));
             prop_assert!((haversine_m(lat, lon, lat2, lon2) - metres).abs() < 0.01);
         }
     }

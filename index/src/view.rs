@@ -195,7 +195,7 @@ impl View {
                     .iter()
                     .enumerate()
                     .map(|(index, party)| {
-                        let prepared = PreparedParty::new(keying, party, policy.near_radius_m);
+                        let prepared = PreparedParty::new(keying, party);
                         let mut found: Vec<Located<'_>> =
                             match_party(&self.base, &prepared, policy, today, &masked)
                                 .into_iter()
@@ -244,7 +244,7 @@ pub fn rescore<'a>(
         .zip(candidates)
         .enumerate()
         .map(|(index, (party, snapshot))| {
-            let prepared = PreparedParty::new(&snapshot.keying, party, policy.near_radius_m);
+            let prepared = PreparedParty::new(&snapshot.keying, party);
             let found = score_every_party(snapshot, &prepared, policy, today)
                 .into_iter()
                 .map(|found| Located { snapshot, found })
