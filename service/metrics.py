@@ -72,7 +72,6 @@ _SNAPSHOT_FILE_OUTCOMES = {
     "snapshot file not used": "refused",
     "snapshot file written": "written",
     "snapshot file not written": "write_failed",
-    "index build elsewhere failed": "child_build_failed",
 }
 
 
@@ -189,7 +188,7 @@ class ServerMetrics:
         self.snapshot_files = Counter(
             "preflight_snapshot_files_total",
             "Snapshot file events: loaded, refused (built from the store instead), written, "
-            "write_failed, child_build_failed (built in process instead).",
+            "write_failed.",
             ("outcome",),
             registry=r,
         )
