@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
@@ -68,6 +70,24 @@ def wait_serving(target: str, timeout_s: float, in_a_row: int = 20) -> None:
         time.sleep(0.005 if ok else 0.05)
 
 
+MAX_THROTTLED_S = 60.0
+
+
+def _retry_delay_s(exc: grpc.RpcError) -> float | None:
+    """The RetryInfo delay of a RESOURCE_EXHAUSTED refusal, or None."""
+    if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    status = rpc_status.from_call(exc)
+    if status is None:
+        return None
+    for detail in status.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            delay_s: float = info.retry_delay.ToNanoseconds() / 1e9
+            return max(delay_s, 0.001)
+    return None
+
+
 class PreflightClient:
     def __init__(
         self,
@@ -85,19 +105,29 @@ class PreflightClient:
         self._retries = retries
 
     def _call(self, method: Callable[..., Reply], request: Any, timeout_s: float | None) -> Reply:
+        """The call, retried: after UNAVAILABLE with exponential backoff (`retries` times), and
+        after a refusal that says when to retry (a rate limit's RetryInfo) once that time has
+        passed, for up to MAX_THROTTLED_S in all, so a manifest slows to the caller's rate
+        instead of failing."""
         delay = 0.05
-        for attempt in range(self._retries + 1):
+        attempt = 0
+        throttled_s = 0.0
+        while True:
             try:
                 return method(
                     request, timeout=timeout_s or self._timeout_s, metadata=self._metadata
                 )
             except grpc.RpcError as exc:
-                retryable = exc.code() is grpc.StatusCode.UNAVAILABLE
-                if not retryable or attempt == self._retries:
+                wait = _retry_delay_s(exc) if self._retries else None
+                if wait is not None and throttled_s + wait <= MAX_THROTTLED_S:
+                    throttled_s += wait
+                    time.sleep(wait)
+                    continue
+                if exc.code() is not grpc.StatusCode.UNAVAILABLE or attempt >= self._retries:
                     raise
+                attempt += 1
                 time.sleep(delay)
                 delay *= 2
-        raise AssertionError("unreachable")
 
     def screen(
         self, request: pb.ScreenRequest, timeout_s: float | None = None

@@ -318,3 +318,30 @@ def test_typed_client_round_trip_and_unavailable_after_retries(running: Running)
             nowhere.index_status()
         error: Any = info.value
         assert error.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_client_over_its_rate_waits_as_told_and_gets_its_verdicts(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(INCIDENTS[:20])
+    settings = load_settings(environ={}, overrides={
+        "store_url": f"sqlite:///{store.path}", "listen": "127.0.0.1:0", "allow_plaintext": 1,
+        "rate_limit_per_s": 200.0, "rate_burst": 100.0})  # fmt: skip
+    running = start_server(settings)
+    try:
+        assert running.holder.wait_loaded(30.0)
+        items = [request_for(pb.Party(name=f"Nobody {n}", country_code="FR")) for n in range(80)]
+        target = f"127.0.0.1:{running.port}"
+        with PreflightClient(target, retries=0) as impatient:
+            impatient.screen_batch(items)
+            with pytest.raises(grpc.RpcError) as info:
+                impatient.screen_batch(items)  # 80 more than the 20 left: refused, RetryInfo
+            assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        time.sleep(0.6)  # the bucket refills
+        started = time.monotonic()
+        with PreflightClient(target) as patient:
+            first = patient.screen_batch(items)
+            second = patient.screen_batch(items)
+        assert time.monotonic() - started >= 0.25  # it waited for the tokens it lacked
+        assert len(first.entries) == len(second.entries) == 80
+    finally:
+        running.stop(1.0)
