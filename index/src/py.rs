@@ -71,6 +71,15 @@ fn on_own_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 }
 
 type Documents = Vec<(String, Vec<u8>)>;
+
+/// Stored documents handed over as (id, bytes) pairs, copied out whole: a bytes object taken
+/// as a Vec<u8> would be read item by item.
+fn documents_of(items: Vec<(String, Bound<'_, PyBytes>)>) -> Documents {
+    items
+        .into_iter()
+        .map(|(id, body)| (id, body.as_bytes().to_vec()))
+        .collect()
+}
 type Invalid = Vec<(String, String)>;
 
 /// Decode stored documents in parallel; the malformed ones are reported (id, why), in order.
@@ -111,13 +120,14 @@ impl PySnapshot {
     /// Build from stored documents ((incident id, JSON bytes) in store order); also the
     /// documents that did not decode, as (id, reason).
     #[staticmethod]
-    fn build(
-        py: Python<'_>,
-        documents: Documents,
+    fn build<'py>(
+        py: Python<'py>,
+        documents: Vec<(String, Bound<'py, PyBytes>)>,
         key: &[u8],
         generation: u64,
     ) -> PyResult<(PySnapshot, Invalid)> {
         let keying = keying_of(key)?;
+        let documents = documents_of(documents);
         let (snapshot, invalid) = py.detach(|| {
             on_own_pool(|| {
                 let (incidents, invalid) = decode(&documents);
@@ -341,13 +351,14 @@ impl PyView {
 
     /// A new view with these stored documents upserted and these ids deleted; also the
     /// documents that did not decode (their ids keep what the index had for them).
-    fn apply(
+    fn apply<'py>(
         &self,
-        py: Python<'_>,
-        documents: Documents,
+        py: Python<'py>,
+        documents: Vec<(String, Bound<'py, PyBytes>)>,
         deletions: Vec<String>,
         generation: u64,
     ) -> (PyView, Invalid) {
+        let documents = documents_of(documents);
         let (view, invalid) = py.detach(|| {
             on_own_pool(|| {
                 let (incidents, invalid) = decode(&documents);

@@ -18,7 +18,6 @@ mod near_words;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use any_ascii::{any_ascii, any_ascii_char};
@@ -69,20 +68,46 @@ fn legal_phrases() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// FNV-1a for the fixed word tables: short keys, a fixed vocabulary (a probe with a hostile
+/// token meets only the chains the vocabulary made), a fraction of SipHash's cost.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+pub(crate) type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<Fnv>>;
+
 static MAX_LEGAL_FORM_TOKENS: LazyLock<usize> = LazyLock::new(|| {
     legal_phrases()
         .map(|p| p.split_whitespace().count())
         .max()
         .unwrap_or(0)
 });
-static SUFFIX_ENDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static SUFFIX_ENDS: LazyLock<FastSet<&'static str>> = LazyLock::new(|| {
     LATIN_LEGAL_SUFFIX_PHRASES
         .iter()
         .chain(LATIN_LEGAL_SUFFIX_PHRASES_SYLLABIC)
         .filter_map(|p| p.split_whitespace().last())
         .collect()
 });
-static PREFIX_STARTS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static PREFIX_STARTS: LazyLock<FastSet<&'static str>> = LazyLock::new(|| {
     LATIN_LEGAL_PREFIX_PHRASES
         .iter()
         .filter_map(|p| p.split_whitespace().next())
@@ -105,7 +130,7 @@ static LEGAL_WORDS: LazyLock<NearWords> = LazyLock::new(|| {
     NearWords::new(words, phonetic)
 });
 /// `anyascii(chr(c)).lower()` for the CJK Unified Ideographs block, where alphabetic.
-static PINYIN_SYLLABLES: LazyLock<HashSet<String>> = LazyLock::new(|| {
+static PINYIN_SYLLABLES: LazyLock<FastSet<String>> = LazyLock::new(|| {
     (0x4E00..0xA000)
         .filter_map(char::from_u32)
         .map(|c| any_ascii_char(c).to_ascii_lowercase())

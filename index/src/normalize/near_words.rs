@@ -9,7 +9,7 @@
 //! when their spelling folds to the same sounds and is as long within a letter. Lengths count
 //! characters (Python code points).
 
-use std::collections::HashMap;
+use super::FastMap;
 use std::fmt::Write as _;
 
 pub(super) const FOLDED_MIN: usize = 4;
@@ -65,13 +65,13 @@ fn first_transposition<T>(word: &str, mut visit: impl FnMut(&str) -> Option<T>) 
 /// Maps a token to its vocabulary word's canonical form when the token is that word or a
 /// forgiven typo of it.
 pub(super) struct NearWords {
-    exact: HashMap<&'static str, &'static str>,
+    exact: FastMap<&'static str, &'static str>,
     fold: fn(&str) -> String,
-    folded: HashMap<String, (&'static str, usize)>,
-    typo_words: HashMap<&'static str, &'static str>,
-    missing_letter: HashMap<String, &'static str>,
+    folded: FastMap<String, (&'static str, usize)>,
+    typo_words: FastMap<&'static str, &'static str>,
+    missing_letter: FastMap<String, &'static str>,
     /// Long words' deletions, keyed "{length}:{deletion}".
-    substituted: HashMap<String, &'static str>,
+    substituted: FastMap<String, &'static str>,
     shortest: usize,
     longest: usize,
 }
@@ -81,13 +81,13 @@ impl NearWords {
         vocabulary: impl IntoIterator<Item = (&'static str, &'static str)>,
         fold: fn(&str) -> String,
     ) -> Self {
-        let exact: HashMap<&'static str, &'static str> = vocabulary.into_iter().collect();
+        let exact: FastMap<&'static str, &'static str> = vocabulary.into_iter().collect();
         // Python iterates `sorted(vocabulary.items())` and keeps the first entry per key.
         let mut sorted: Vec<(&'static str, &'static str)> =
             exact.iter().map(|(&w, &c)| (w, c)).collect();
         sorted.sort_unstable();
         let len = |w: &str| w.chars().count();
-        let mut folded = HashMap::new();
+        let mut folded = FastMap::default();
         for &(word, canonical) in &sorted {
             if len(word) >= FOLDED_MIN {
                 folded.entry(fold(word)).or_insert((canonical, len(word)));
@@ -98,9 +98,9 @@ impl NearWords {
             .filter(|(w, _)| len(w) >= TYPO_MIN)
             .copied()
             .collect();
-        let typo_words: HashMap<_, _> = typo_sorted.iter().copied().collect();
-        let mut missing_letter = HashMap::new();
-        let mut substituted = HashMap::new();
+        let typo_words: FastMap<_, _> = typo_sorted.iter().copied().collect();
+        let mut missing_letter = FastMap::default();
+        let mut substituted = FastMap::default();
         for &(word, canonical) in &typo_sorted {
             let n = len(word);
             if n >= MISSING_MIN {
