@@ -267,6 +267,18 @@ fn summary_of(
 
 type Screened = (Vec<u8>, CallSummary);
 
+/// A screening's answer as Python sees it: the response bytes and their summary, or the
+/// request's field violations as index.errors.ValidationError.
+fn answer(
+    py: Python<'_>,
+    result: Result<Screened, Vec<FieldViolation>>,
+) -> PyResult<(Bound<'_, PyBytes>, PySummary)> {
+    match result {
+        Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
+        Err(violations) => Err(validation_error(py, &violations)),
+    }
+}
+
 /// What a body that is not the method's message gets (as the service says it).
 fn undecodable() -> Vec<FieldViolation> {
     vec![FieldViolation {
@@ -380,10 +392,7 @@ impl PyView {
     ) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
         let result =
             py.detach(|| screen_one(&self.inner, request, &policy.inner, today, age_seconds));
-        match result {
-            Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
-            Err(violations) => Err(validation_error(py, &violations)),
-        }
+        answer(py, result)
     }
 
     /// Screen a serialized ScreenBatchRequest; the serialized ScreenBatchResponse (a bad item
@@ -407,10 +416,7 @@ impl PyView {
                 max_items,
             )
         });
-        match result {
-            Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
-            Err(violations) => Err(validation_error(py, &violations)),
-        }
+        answer(py, result)
     }
 
     #[getter]
@@ -486,10 +492,7 @@ fn rescore<'py>(
         };
         Ok((response, summary))
     });
-    match result {
-        Ok((bytes, summary)) => Ok((PyBytes::new(py, &bytes), PySummary { inner: summary })),
-        Err(violations) => Err(validation_error(py, &violations)),
-    }
+    answer(py, result)
 }
 
 /// The normalised name: (tokens, core tokens); what the matcher compares.
