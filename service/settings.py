@@ -1,7 +1,7 @@
 """One settings object: defaults < TOML file < PREFLIGHT_* environment < command-line flags.
 
-Every setting is declared once below (name, type, default, help); the README's configuration
-table is checked against this list by a test.
+Every setting is declared once below (name, type, default, help); the configuration table in
+docs/configuration.md is checked against this list by a test.
 """
 
 from __future__ import annotations

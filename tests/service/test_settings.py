@@ -6,12 +6,12 @@ import pytest
 
 from service.settings import Settings, SettingsError, load_settings
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
+CONFIGURATION = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
 
 
 @pytest.mark.parametrize("name", Settings.names())
-def test_the_readme_documents_every_setting(name: str) -> None:
-    assert f"| `{name}` | `PREFLIGHT_{name.upper()}` |" in README
+def test_the_configuration_document_lists_every_setting(name: str) -> None:
+    assert f"| `{name}` | `PREFLIGHT_{name.upper()}` |" in CONFIGURATION
 
 
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
