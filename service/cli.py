@@ -47,6 +47,7 @@ from service.metrics import (
     forget_worker,
     serve_metrics,
 )
+from service.ports import ensure_free
 from service.refresh import IndexHolder
 from service.rpc.server import new_holder, server_credentials, start_server
 from service.settings import Settings, SettingsError, load_settings
@@ -63,6 +64,17 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
         return load_settings(config, overrides=overrides)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _store_settings(config: str | None, store_url: str | None) -> Settings:
+    """Settings of a command that reads or writes the store: there must be one, and the
+    command says which (on stderr, so its output stays clean)."""
+    settings = _settings(config, store_url=store_url)
+    try:
+        click.echo(f"store: {settings.require_store()}", err=True)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return settings
 
 
 config_option = click.option(
@@ -108,8 +120,14 @@ def main() -> None:
 @click.option("--listen", help="host:port to listen on")
 @click.option("--workers", type=int, help="server processes sharing the port (0 = cores)")
 @click.option("--metrics-listen", help="host:port of the Prometheus /metrics endpoint ('' = none)")
-@click.option("--allow-plaintext", is_flag=True, default=None,
-              help="Serve without TLS (local development only).")  # fmt: skip
+@click.option(
+    "--allow-plaintext",
+    is_flag=True,
+    default=None,
+    help="Serve without TLS (local development only).",
+)
+@click.option("--allow-empty-index", is_flag=True, default=None,
+              help="Report SERVING even while the index holds no incidents.")  # fmt: skip
 def serve(
     *,
     config: str | None,
@@ -118,17 +136,24 @@ def serve(
     workers: int | None,
     metrics_listen: str | None,
     allow_plaintext: bool | None,
+    allow_empty_index: bool | None,
 ) -> None:
     """Serve screening over gRPC until SIGTERM or Ctrl-C (drains in-flight calls)."""
     settings = _settings(config, store_url=store_url, listen=listen, workers=workers,
                          metrics_listen=metrics_listen,
-                         allow_plaintext=1 if allow_plaintext else None)  # fmt: skip
-    try:  # refuse a bad security setup before loading anything
+                         allow_plaintext=1 if allow_plaintext else None,
+                         allow_empty_index=1 if allow_empty_index else None)  # fmt: skip
+    try:  # refuse a bad setup before loading anything
+        settings.require_store()
         server_credentials(settings)
         access = load_access(settings.callers_file, settings.rate_limit_per_s,
                              settings.rate_burst)  # fmt: skip
+        ensure_free(settings.listen, "--listen")
+        if settings.metrics_listen:
+            ensure_free(settings.metrics_listen, "--metrics-listen")
     except (SettingsError, CallersError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
+    click.echo(f"store: {settings.store_url}", err=True)
     metrics_dir = Path(settings.metrics_dir or tempfile.mkdtemp(prefix="preflight-metrics-"))
     enable_multiprocess(metrics_dir)  # before any metric exists, here or in a worker
     try:
@@ -189,7 +214,16 @@ def _serve_one(
         err=True,
     )
     if running.holder.wait_loaded(settings.startup_timeout_s):
-        click.echo(f"ready: {running.holder.status().incidents:,} incidents indexed", err=True)
+        incidents = running.holder.status().incidents
+        if incidents or settings.allow_empty_index:
+            click.echo(f"ready: {incidents:,} incidents indexed", err=True)
+        else:
+            click.echo(
+                f"the index holds no incidents ({settings.store_url} is empty): health stays "
+                "NOT_SERVING and screens are refused until incidents are ingested "
+                "(or serve with --allow-empty-index)",
+                err=True,
+            )
     else:
         click.echo("still loading the index: health stays NOT_SERVING until it is", err=True)
     stop.wait()
@@ -262,7 +296,7 @@ def _put_all(
 @click.option("--seed", default=2026, show_default=True)
 def demo(config: str | None, store_url: str | None, count: int, seed: int) -> None:
     """Fill the store with realistic synthetic incidents (and one showcase incident)."""
-    settings = _settings(config, store_url=store_url)
+    settings = _store_settings(config, store_url)
     generated = Generator(seed).incidents(count)
     incidents = iter([showcase_incident(), *generated])
     counts = _put_all(incidents, count + 1, settings.store_url, settings.redis_prefix)
@@ -299,7 +333,7 @@ def ingest(config: str | None, store_url: str | None, file: Path) -> None:
 
     Bad rows are reported with their row number and reason and never stop the good ones;
     running the same file again changes nothing."""
-    settings = _settings(config, store_url=store_url)
+    settings = _store_settings(config, store_url)
     errors: list[str] = []
     is_csv = file.suffix.lower() == ".csv"
     total = sum(1 for line in file.open("rb") if line.strip()) - (1 if is_csv else 0)
@@ -484,7 +518,7 @@ def audit(  # noqa: PLR0917 - one parameter per command-line flag
     until: str | None, limit: int,
 ) -> None:  # fmt: skip
     """Audit records (one per verdict) as JSON lines, oldest first."""
-    settings = _settings(config, store_url=store_url)
+    settings = _store_settings(config, store_url)
     sink = open_audit(settings.store_url, settings.redis_prefix)
     query = AuditQuery(item_id=item_id, caller=caller, since=_instant(since, 0.0),
                        until=_instant(until, float("inf")), limit=limit)  # fmt: skip

@@ -18,6 +18,9 @@ from typing import Any
 DEFAULT_INDEX_KEY = bytes.fromhex("7072656669676874696e6465786b6579")
 
 
+STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used, named."""
 
@@ -29,8 +32,9 @@ def _setting(default: Any, help_text: str) -> Any:
 @dataclass(frozen=True, slots=True)
 class Settings:
     store_url: str = _setting(
-        "sqlite:///preflight.db",
-        "Incident store: `sqlite:///PATH` (embedded) or `redis://HOST:PORT/DB`.",
+        "",
+        "Incident store: `sqlite:///PATH` (embedded) or `redis://HOST:PORT/DB`. No default: "
+        "`serve`, `demo`, `ingest` and `audit` refuse to guess one.",
     )
     redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
     listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
@@ -85,11 +89,27 @@ class Settings:
     max_batch_items: int = _setting(1000, "Items per ScreenBatch / incidents per PutIncidents.")
     max_message_bytes: int = _setting(16 * 1024 * 1024, "Largest gRPC message accepted (bytes).")
     shutdown_grace_s: float = _setting(10.0, "Seconds in-flight calls get to finish on SIGTERM.")
+    allow_empty_index: int = _setting(
+        0,
+        "1 = report SERVING and answer screens while the index holds no incidents (every "
+        "verdict GREEN, `index.incidents` = 0 in each response); 0 = NOT_SERVING and "
+        "UNAVAILABLE until there are incidents.",
+    )
     startup_timeout_s: float = _setting(
         300.0, "Seconds after which `serve` warns that the first snapshot is not loaded yet."
     )
     log_format: str = _setting("console", "`console` (readable) or `json`.")
     log_level: str = _setting("info", "debug, info, warning or error.")
+
+    def require_store(self) -> str:
+        """The store URL; an error that says where to give one when there is none (an
+        implicit store would serve, or fill, an empty database without a word)."""
+        if not self.store_url:
+            raise SettingsError(
+                "no incident store given: pass --store-url sqlite:///PATH or "
+                "redis://HOST:PORT/DB, or set PREFLIGHT_STORE_URL or store_url in --config FILE"
+            )
+        return self.store_url
 
     def index_key_bytes(self) -> bytes:
         return bytes.fromhex(self.index_key) if self.index_key else DEFAULT_INDEX_KEY
@@ -156,7 +176,7 @@ def load_settings(
     settings = replace(Settings(), **values)
     if settings.log_format not in ("console", "json"):
         raise SettingsError("log_format must be console or json")
-    if not settings.store_url.startswith(("sqlite:///", "redis://", "rediss://")):
+    if settings.store_url and not settings.store_url.startswith(STORE_SCHEMES):
         raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
     try:
         bytes.fromhex(settings.audit_key)

@@ -22,7 +22,7 @@ from service import logs
 from service.audit import AuditLog, Screened, open_audit
 from service.auth import ANONYMOUS, AccessControl, load_access
 from service.metrics import ServerMetrics
-from service.refresh import IndexHolder
+from service.refresh import IndexHolder, IndexStatus
 from service.rpc.interceptors import (
     CALL,
     AccessInterceptor,
@@ -105,7 +105,7 @@ def log_index_event(event: str, fields: dict[str, object]) -> None:
 
 
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
-    store = store or open_store(settings.store_url, settings.redis_prefix)
+    store = store or open_store(settings.require_store(), settings.redis_prefix)
     folder = settings.snapshot_folder()
     key = settings.index_key_bytes()
     files = SnapshotFiles(folder, key) if folder else None
@@ -183,6 +183,41 @@ def verdict_observer(metrics: ServerMetrics | None, audit: AuditLog | None) -> S
     return observe
 
 
+# How often health follows the index: closely until it serves (a caller that saw the index
+# load should find health SERVING), then at leisure.
+HEALTH_CHECK_INTERVAL_S = (0.005, 0.1)
+
+
+def ready_to_serve(status: IndexStatus, allow_empty_index: bool) -> bool:
+    """SERVING takes a loaded index that holds incidents (or leave to serve an empty one)."""
+    return status.loaded and (status.incidents > 0 or allow_empty_index)
+
+
+def _track_health(
+    holder: IndexHolder, servicer: health.HealthServicer, allow_empty_index: bool, port: int
+) -> None:
+    """Health follows the index until the holder stops: NOT_SERVING before the first load and
+    while the index holds no incidents (unless allowed), SERVING otherwise."""
+    serving: bool | None = None
+    while not holder.stopped:
+        status = holder.status()
+        ready = ready_to_serve(status, allow_empty_index)
+        if ready != serving:
+            state = (
+                health_pb2.HealthCheckResponse.SERVING
+                if ready
+                else (health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
+            for name in ("", *SERVICE_NAMES):
+                servicer.set(name, state)
+            if ready:
+                log.info("serving", extra={"incidents": status.incidents, "port": port})
+            elif status.loaded:
+                log.warning("index empty: not serving", extra={"port": port})
+            serving = ready
+        holder.wait_stopped(HEALTH_CHECK_INTERVAL_S[ready])
+
+
 def start_server(
     settings: Settings,
     holder: IndexHolder | None = None,
@@ -222,8 +257,10 @@ def start_server(
     )
     policy = compiled_policy(load_policy(settings))
     add_screening_service(
-        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe), server
-    )
+        ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe,
+                          allow_empty_index=bool(settings.allow_empty_index)),
+        server,
+    )  # fmt: skip
     pb_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(store, settings.max_batch_items), server
     )
@@ -245,15 +282,12 @@ def start_server(
     server.start()
     holder.start()
 
-    def mark_serving() -> None:
-        while not holder.wait_loaded(1.0):  # however long the first load takes
-            if holder.stopped:
-                return
-        for name in ("", *SERVICE_NAMES):
-            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"incidents": holder.status().incidents, "port": port})
-
-    threading.Thread(target=mark_serving, name="health", daemon=True).start()
+    threading.Thread(
+        target=_track_health,
+        args=(holder, health_servicer, bool(settings.allow_empty_index), port),
+        name="health",
+        daemon=True,
+    ).start()
     if metrics is not None:
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True

@@ -76,43 +76,48 @@ class ScreeningServicer:
         *,
         today: Callable[[], date] = date.today,
         observe: SummaryObserver | None = None,
+        allow_empty_index: bool = False,
     ) -> None:
         """`observe(rpc, summary)` is told about every call's verdicts (metrics, audit);
-        baselines screening through another store pass summaries of their own."""
+        baselines screening through another store pass summaries of their own. An index of no
+        incidents answers UNAVAILABLE unless `allow_empty_index`: its every verdict would be a
+        GREEN that means nothing."""
         self._holder = holder
+        self._allow_empty_index = allow_empty_index
         self._policy = policy
         self._max_batch_items = max_batch_items
         self._today = today
         self._observe = observe or _ignore
 
-    def _age_s(self) -> float:
-        status = self._holder.status()
-        latest = max(status.last_change_applied_at, status.built_at)
-        return max(time.time() - latest, 0.0) if latest else 0.0
-
-    def _view(self, context: grpc.ServicerContext) -> Screener:
+    def _view(self, context: grpc.ServicerContext) -> tuple[Screener, float]:
+        """The screener to use and the age of what it holds (seconds); UNAVAILABLE when there
+        is none yet, or it holds no incidents and that was not allowed."""
         view = self._holder.view
         if view is None:
             raise IndexNotReadyError("no index loaded yet")
+        status = self._holder.status()
+        if status.incidents == 0 and not self._allow_empty_index:
+            raise IndexNotReadyError(
+                "the index holds no incidents: every verdict would be GREEN; ingest incidents "
+                "into the store (or serve with --allow-empty-index)"
+            )
         _check_deadline(context)
-        return view
+        latest = max(status.last_change_applied_at, status.built_at)
+        return view, max(time.time() - latest, 0.0) if latest else 0.0
 
     def Screen(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        view = self._view(context)
-        response, summary = view.screen(
-            request, self._policy, self._today().toordinal(), self._age_s()
-        )
+        view, age_s = self._view(context)
+        response, summary = view.screen(request, self._policy, self._today().toordinal(), age_s)
         self._observe("Screen", summary)
         return response
 
     def ScreenBatch(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         if _core.count_items(request) > self._max_batch_items:
             raise RequestTooLargeError("items", self._max_batch_items)
-        view = self._view(context)
+        view, age_s = self._view(context)
         response, summary = view.screen_batch(
-            request, self._policy, self._today().toordinal(), self._age_s(),
-            self._max_batch_items,
-        )  # fmt: skip
+            request, self._policy, self._today().toordinal(), age_s, self._max_batch_items
+        )
         self._observe("ScreenBatch", summary)
         return response
 

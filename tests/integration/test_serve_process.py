@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,10 +14,14 @@ from pathlib import Path
 import grpc
 from click.testing import CliRunner
 
+from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.cli import main
 from service.client import wait_serving
+from service.rpc.server import start_server
+from service.settings import load_settings
+from service.store.sqlite import SqliteStore
 from tests.conftest import free_port, stop_server_process
 
 
@@ -189,3 +194,48 @@ def test_a_callers_rate_limit_holds_across_worker_processes(tmp_path: Path) -> N
         stop_server_process(process)
     assert codes.count(grpc.StatusCode.OK) == 10, codes
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 20, codes
+
+
+def _serve_until_exit(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`preflight serve ARGS` expected to refuse: its exit within a minute (a serve that
+    starts instead never exits, and the timeout fails the test)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFLIGHT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--allow-plaintext", *args],
+        check=False, capture_output=True, text=True, timeout=60, env=environ | (env or {}),
+    )  # fmt: skip
+
+
+def test_serve_without_a_store_refuses_to_start(tmp_path: Path) -> None:
+    refused = _serve_until_exit("--listen", f"127.0.0.1:{free_port()}", "--metrics-listen", "")
+    assert refused.returncode == 2, refused.stderr
+    assert "no incident store given" in refused.stderr
+
+
+def test_a_second_serve_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(list(Generator(3).incidents(20)))
+    store.close()
+    store_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    listen = f"127.0.0.1:{free_port()}"
+    settings = load_settings(
+        environ={}, overrides={"store_url": store_url, "listen": listen, "allow_plaintext": 1}
+    )
+    occupant = start_server(settings)  # listens with SO_REUSEPORT, as every serve does
+    metrics = socket.create_server(("127.0.0.1", 0))
+    try:
+        empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        second = _serve_until_exit("--store-url", empty, "--listen", settings.listen,
+                                   "--metrics-listen", "")  # fmt: skip
+        assert second.returncode == 2, second.stderr
+        assert f"{settings.listen} is already in use by another process" in second.stderr
+        metrics_port = metrics.getsockname()[1]
+        clash = _serve_until_exit("--store-url", empty, "--listen", f"127.0.0.1:{free_port()}",
+                                  "--metrics-listen", f"127.0.0.1:{metrics_port}")  # fmt: skip
+        assert clash.returncode == 2, clash.stderr
+        assert "--metrics-listen" in clash.stderr and "already in use" in clash.stderr
+    finally:
+        metrics.close()
+        occupant.stop(1.0)

@@ -105,7 +105,7 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         command = ["audit", "--store-url", store_url, "--item-id", ITEMS[1]]
         result = CliRunner().invoke(main, command, env={"PREFLIGHT_REDIS_PREFIX": prefix})
         assert result.exit_code == 0, result.output
-        assert orjson.loads(result.output.strip())["item_id"] == ITEMS[1]
+        assert orjson.loads(result.stdout.strip())["item_id"] == ITEMS[1]
     finally:
         running.stop(1.0)
 

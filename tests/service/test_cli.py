@@ -19,6 +19,8 @@ from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.sqlite import SqliteStore
 
+INCIDENT = next(iter(Generator(9).incidents(1)))
+
 
 def test_ingest_reports_bad_rows_keeps_good_ones_and_is_idempotent(tmp_path: Path) -> None:
     rows = [orjson.dumps(incident_to_dict(i)) for i in Generator(5).incidents(40)]
@@ -145,3 +147,27 @@ def test_ingest_csv_with_a_bad_row(tmp_path: Path) -> None:
     assert stored.parties[0].phones == ("+86 27 8888 1234",)
     assert stored.parties[0].location is not None and stored.parties[0].location.lat == 30.59
     assert stored.parties[1].role.value == "importer"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["demo", "--count", "5"], ["ingest", "incidents.jsonl"], ["audit", "--item-id", "X"]],
+)
+def test_store_commands_need_a_store_and_make_none_of_their_own(
+    tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PREFLIGHT_STORE_URL", raising=False)
+    monkeypatch.delenv("PREFLIGHT_CONFIG", raising=False)
+    (tmp_path / "incidents.jsonl").write_bytes(orjson.dumps(incident_to_dict(INCIDENT)) + b"\n")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    assert "no incident store given: pass --store-url" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["incidents.jsonl"]
+
+
+def test_store_commands_say_which_store_they_use(tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = CliRunner().invoke(main, ["demo", "--store-url", store_url, "--count", "5"])
+    assert result.exit_code == 0, result.output
+    assert f"store: {store_url}" in result.stderr

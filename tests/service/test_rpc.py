@@ -345,3 +345,57 @@ def test_a_client_over_its_rate_waits_as_told_and_gets_its_verdicts(tmp_path: Pa
         assert len(first.entries) == len(second.entries) == 80
     finally:
         running.stop(1.0)
+
+
+def _health(target: str) -> int:
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+    return int(reply.status)
+
+
+def _empty_server(tmp_path: Path, **overrides: Any) -> Running:
+    store = SqliteStore(tmp_path / "empty.sqlite")
+    store.close()
+    settings = load_settings(environ={}, overrides={
+        "store_url": f"sqlite:///{tmp_path / 'empty.sqlite'}", "listen": "127.0.0.1:0",
+        "allow_plaintext": 1, "poll_interval_s": 0.05, **overrides})  # fmt: skip
+    running = start_server(settings)
+    assert running.holder.wait_loaded(30.0)
+    return running
+
+
+def test_an_empty_index_is_not_serving_and_answers_no_green(tmp_path: Path) -> None:
+    running = _empty_server(tmp_path)
+    target = f"127.0.0.1:{running.port}"
+    try:
+        time.sleep(0.3)  # long enough for health to have followed the index
+        assert _health(target) == health_pb2.HealthCheckResponse.NOT_SERVING
+        with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
+            pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "no incidents" in str(refused.value.details())
+        SqliteStore(tmp_path / "empty.sqlite").put(INCIDENTS[:20])  # incidents arrive
+        deadline = time.monotonic() + 10
+        while _health(target) != health_pb2.HealthCheckResponse.SERVING:
+            assert time.monotonic() < deadline, "health never turned SERVING"
+            time.sleep(0.05)
+        with grpc.insecure_channel(target) as channel:
+            reply = pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
+        assert reply.index.incidents == 20
+    finally:
+        running.stop(1.0)
+
+
+def test_an_empty_index_serves_only_when_allowed_and_says_so(tmp_path: Path) -> None:
+    running = _empty_server(tmp_path, allow_empty_index=1)
+    target = f"127.0.0.1:{running.port}"
+    try:
+        deadline = time.monotonic() + 10
+        while _health(target) != health_pb2.HealthCheckResponse.SERVING:
+            assert time.monotonic() < deadline, "health never turned SERVING"
+            time.sleep(0.05)
+        with grpc.insecure_channel(target) as channel:
+            reply = pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
+        assert reply.stoplight == pb.STOPLIGHT_GREEN and reply.index.incidents == 0
+    finally:
+        running.stop(1.0)
