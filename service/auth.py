@@ -22,6 +22,7 @@ every role, still rate limited.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from service.errors import PermissionDeniedError, QuotaExceededError, UnauthenticatedError
+from service.auth_failures import AuthFailureLimits
+from service.errors import (
+    AuthThrottledError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    UnauthenticatedError,
+)
 from service.rate_limits import BucketSpec, TokenBuckets
 
 API_KEY_HEADER = "x-api-key"
@@ -81,6 +88,7 @@ def hash_api_key(key: str) -> str:
 class Identity:
     certificate_names: Sequence[str]  # from the verified client certificate, if any
     api_key: str  # as sent, "" if none
+    address: str = ""  # the peer's network address (no port), for failure limits
 
 
 class AccessControl:
@@ -89,7 +97,11 @@ class AccessControl:
 
     def __init__(self, callers: Sequence[Caller], certificate_names: Mapping[str, str],
                  key_hashes: Mapping[str, str], *, open_access: bool,
-                 default_rate_per_s: float, default_burst: float) -> None:  # fmt: skip
+                 default_rate_per_s: float, default_burst: float,
+                 failure_limits: AuthFailureLimits | None = None) -> None:  # fmt: skip
+        """`failure_limits`: how many failed authentications a peer address may make (none =
+        no limit)."""
+        self._failure_limits = failure_limits
         self._callers = {c.name: c for c in callers}
         self._by_certificate = dict(certificate_names)
         self._by_key_hash = dict(key_hashes)
@@ -116,6 +128,28 @@ class AccessControl:
             name = self._by_key_hash.get(hash_api_key(identity.api_key))
             return self._callers[name] if name else None
         return self._callers.get(ANONYMOUS) if self.open_access else None
+
+    def admit(self, method: str, identity: Identity, cost: int) -> Caller | None:
+        """The caller `identity` proves, when it may call `method` now (None for a public
+        method); raises UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise. A
+        peer address that failed to authenticate too often is refused before its credentials
+        are looked at."""
+        if required_access(method) == PUBLIC:
+            return None
+        limits = self._failure_limits
+        if limits is not None:
+            wait_s = limits.wait_s(identity.address)
+            if wait_s:
+                raise AuthThrottledError(
+                    f"peer:{identity.address}",
+                    "too many failed authentications from this address",
+                    wait_s,
+                )
+        caller = self.identify(identity)
+        if caller is None and limits is not None:
+            limits.record_failure(identity.address)
+        self.authorize(method, caller, cost)
+        return caller
 
     def authorize(self, method: str, caller: Caller | None, cost: int) -> None:
         """Returns when `caller` may call `method` now; raises UNAUTHENTICATED,
@@ -146,7 +180,12 @@ def _strings(value: object, where: str) -> list[str]:
     return list(value)
 
 
-def load_access(path: str, default_rate_per_s: float, default_burst: float) -> AccessControl:
+def load_access(
+    path: str,
+    default_rate_per_s: float,
+    default_burst: float,
+    failure_limits: AuthFailureLimits | None = None,
+) -> AccessControl:
     """The access rules from a callers file; an empty path = open (development) access."""
     if not path:
         return AccessControl(
@@ -189,4 +228,31 @@ def load_access(path: str, default_rate_per_s: float, default_burst: float) -> A
     return AccessControl(
         callers, by_certificate, by_key, open_access=False,
         default_rate_per_s=default_rate_per_s, default_burst=default_burst,
+        failure_limits=failure_limits,
     )  # fmt: skip
+
+
+def _toml_key(name: str) -> str:
+    """`name` as a TOML key: bare when it can be, quoted otherwise."""
+    bare = name and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    return name if bare else json.dumps(name)
+
+
+def _toml_strings(values: Sequence[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def callers_entry(
+    name: str,
+    roles: Sequence[Role],
+    *,
+    certificate_names: Sequence[str] = (),
+    api_key_sha256: Sequence[str] = (),
+) -> str:
+    """A complete callers-file table for one caller, as `load_access` reads it."""
+    lines = [f"[callers.{_toml_key(name)}]", f"roles = {_toml_strings([r.value for r in roles])}"]
+    if certificate_names:
+        lines.append(f"certificate_names = {_toml_strings(certificate_names)}")
+    if api_key_sha256:
+        lines.append(f"api_key_sha256 = {_toml_strings(api_key_sha256)}")
+    return "\n".join(lines) + "\n"

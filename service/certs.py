@@ -29,8 +29,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _write(path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
-    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = path.with_suffix(".key")
+    """PATH.crt and PATH.key, the suffix added (a DNS name's last label is not a suffix)."""
+    path.with_name(f"{path.name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = path.with_name(f"{path.name}.key")
     key_path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,

@@ -35,7 +35,7 @@ from index.synthetic import Generator
 from preflight.v1 import preflight_pb2 as pb
 from service import logs
 from service.audit import AuditQuery, open_audit
-from service.auth import AccessControl, CallersError, hash_api_key, load_access
+from service.auth import AccessControl, CallersError, Role, callers_entry, hash_api_key
 from service.certs import make_development_pki
 from service.client import Connection, PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
@@ -49,7 +49,8 @@ from service.metrics import (
 )
 from service.ports import ensure_free
 from service.refresh import IndexHolder
-from service.rpc.server import new_holder, server_credentials, start_server
+from service.rpc.server import load_access_for, new_holder, server_credentials, start_server
+from service.safeguards import check_serving_setup
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
 from service.store.base import PutOutcome, StoreError
@@ -146,8 +147,8 @@ def serve(
     try:  # refuse a bad setup before loading anything
         settings.require_store()
         server_credentials(settings)
-        access = load_access(settings.callers_file, settings.rate_limit_per_s,
-                             settings.rate_burst)  # fmt: skip
+        access = load_access_for(settings)
+        check_serving_setup(settings, access)
         ensure_free(settings.listen, "--listen")
         if settings.metrics_listen:
             ensure_free(settings.metrics_listen, "--metrics-listen")
@@ -167,7 +168,7 @@ def _export_metrics(settings: Settings, workers: Mapping[int, int]) -> None:
     if settings.metrics_listen:
         registry = exporter_registry(lambda: workers, len(workers))
         port = serve_metrics(settings.metrics_listen, registry, settings.tls_cert_file,
-                             settings.tls_key_file)  # fmt: skip
+                             settings.tls_key_file, settings.tls_client_ca_file)  # fmt: skip
         scheme = "https" if settings.tls_cert_file else "http"
         host = settings.metrics_listen.rpartition(":")[0]
         click.echo(f"metrics on {scheme}://{host}:{port}/metrics", err=True)
@@ -455,6 +456,13 @@ def status(connection: Connection) -> None:
     click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
 
 
+ROLE_OPTION = click.option(
+    "--role", "roles", multiple=True, default=("screen",), show_default=True,
+    type=click.Choice([r.value for r in Role]), help="Role of the caller (repeat for several).",
+)  # fmt: skip
+DEMO_STORE_URL = "sqlite:///.preflight/demo.db"
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -465,32 +473,68 @@ def status(connection: Connection) -> None:
     show_default=True,
     help="Server names (DNS or IP) the server certificate covers.",
 )
-@click.option("--client", "clients", multiple=True, default=("dev-agency",), show_default=True,
-              help="A client certificate per agency system (its CN and DNS SAN).")  # fmt: skip
-def certs(directory: Path, hosts: tuple[str, ...], clients: tuple[str, ...]) -> None:
-    """Make a development CA, a server certificate and client certificates in DIRECTORY."""
+@click.option(
+    "--client",
+    "clients",
+    multiple=True,
+    default=("dev-agency",),
+    show_default=True,
+    help="A client certificate per agency system (its CN and DNS SAN).",
+)
+@ROLE_OPTION
+@click.option("--store-url", default=DEMO_STORE_URL, show_default=True,
+              help="Store of the printed serve line (`make run` fills this one).")  # fmt: skip
+def certs(
+    directory: Path,
+    hosts: tuple[str, ...],
+    clients: tuple[str, ...],
+    roles: tuple[str, ...],
+    store_url: str,
+) -> None:
+    """Make a development CA, a server certificate and client certificates in DIRECTORY, with
+    a callers file for them and a settings file for an mTLS server (its own audit key)."""
     for path in make_development_pki(directory, hosts, clients):
         click.echo(str(path))
+    entries = "\n".join(
+        callers_entry(client, [Role(r) for r in roles], certificate_names=[client])
+        for client in clients
+    )
+    callers = directory / "callers.toml"
+    callers.write_text(entries)
+    config = directory / "preflight.toml"
+    config.write_text(
+        f'tls_cert_file = "{directory / "server.crt"}"\n'
+        f'tls_key_file = "{directory / "server.key"}"\n'
+        f'tls_client_ca_file = "{directory / "ca.crt"}"\n'
+        f'callers_file = "{callers}"\n'
+        f'audit_key = "{secrets.token_hex(32)}"\n'
+    )
+    config.chmod(0o600)  # it holds the audit key
+    click.echo(f"{callers}\n{config}\n\ncallers file {callers}:\n{entries}")
+    client = clients[0] if clients else "NAME"
+    credentials = (
+        f"--ca-file {directory}/ca.crt --cert-file {directory}/{client}.crt "
+        f"--key-file {directory}/{client}.key"
+    )
     click.echo(
-        f"\nserve:   PREFLIGHT_TLS_CERT_FILE={directory}/server.crt "
-        f"PREFLIGHT_TLS_KEY_FILE={directory}/server.key "
-        f"PREFLIGHT_TLS_CLIENT_CA_FILE={directory}/ca.crt preflight serve\n"
-        f'callers: certificate_names = ["{clients[0] if clients else "NAME"}"]\n'
-        f"screen:  preflight screen --ca-file {directory}/ca.crt "
-        f"--cert-file {directory}/{clients[0] if clients else 'NAME'}.crt "
-        f"--key-file {directory}/{clients[0] if clients else 'NAME'}.key …",
-        err=True,
+        f"serve:   preflight serve --config {config} --store-url {store_url}\n"
+        f"screen:  preflight screen {credentials} --name 'Someone Else' --country FR\n"
+        f"metrics: curl --cacert {directory}/ca.crt --cert {directory}/{client}.crt "
+        f"--key {directory}/{client}.key https://127.0.0.1:9464/metrics"
     )
 
 
 @main.command()
 @click.argument("caller")
-def apikey(caller: str) -> None:
-    """A new API key for CALLER, and the digest to put in the callers file (the key itself
-    is shown once and stored nowhere)."""
+@ROLE_OPTION
+def apikey(caller: str, roles: tuple[str, ...]) -> None:
+    """A new API key for CALLER and its complete callers-file entry (the key itself is shown
+    once and stored nowhere; the entry holds only its digest). API keys are accepted over
+    TLS without a client CA."""
     key = secrets.token_urlsafe(32)
     click.echo(f"API key (give it to {caller}, over a secure channel): {key}")
-    click.echo(f'callers file:\n[callers.{caller}]\napi_key_sha256 = ["{hash_api_key(key)}"]')
+    entry = callers_entry(caller, [Role(r) for r in roles], api_key_sha256=[hash_api_key(key)])
+    click.echo(f"\ncallers file entry:\n{entry}")
 
 
 def _instant(text: str | None, default: float) -> float:

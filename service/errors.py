@@ -8,6 +8,7 @@ ServiceError
 ├── UnauthenticatedError   → UNAUTHENTICATED (no valid client certificate or API key)
 ├── PermissionDeniedError  → PERMISSION_DENIED (a known caller without the role)
 └── QuotaExceededError     → RESOURCE_EXHAUSTED with google.rpc.QuotaFailure
+    └── AuthThrottledError (a peer address that failed to authenticate too often)
 index.errors.ValidationError → INVALID_ARGUMENT with google.rpc.BadRequest field violations
 service.store.base.StoreError → UNAVAILABLE
 """
@@ -61,6 +62,10 @@ class QuotaExceededError(ServiceError):
         self.subject = subject
         self.description = description
         self.retry_after_s = retry_after_s
+
+
+class AuthThrottledError(QuotaExceededError):
+    """A peer address that failed to authenticate too often; its credentials go unchecked."""
 
 
 def quota_failure(exc: QuotaExceededError) -> status_pb2.Status:

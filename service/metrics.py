@@ -131,6 +131,14 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.auth_failures = Counter(
+            "preflight_auth_failures_total",
+            "Calls that failed to authenticate: refused (no or unknown credential) or throttled "
+            "(their peer address failed too often; credentials not checked).",
+            ("outcome",),
+            registry=r,
+        )
+
         def live_max(name: str, documentation: str) -> Gauge:
             return Gauge(name, documentation, multiprocess_mode="livemax", registry=r)
 
@@ -212,6 +220,8 @@ class ServerMetrics:
         self.store_reachable.set(0)
         for stoplight in Stoplight:
             self.verdicts.labels(stoplight.name)
+        for outcome in ("refused", "throttled"):
+            self.auth_failures.labels(outcome)
         for rpc in ("Screen", "ScreenBatch"):
             self.items.labels(rpc)
             self.invalid_items.labels(rpc)
@@ -322,13 +332,19 @@ def forget_worker(pid: int) -> None:
 
 
 def serve_metrics(
-    listen: str, registry: CollectorRegistry, certfile: str = "", keyfile: str = ""
+    listen: str,
+    registry: CollectorRegistry,
+    certfile: str = "",
+    keyfile: str = "",
+    client_cafile: str = "",
 ) -> int:
     """Serve `registry` at LISTEN/metrics (https with a certificate) from a daemon thread;
-    the bound port."""
+    the bound port. With `client_cafile` every scraper must present a client certificate that
+    CA signed, as every gRPC caller must (the metrics name callers)."""
     host, _, port = listen.rpartition(":")
     server, _thread = start_http_server(
         int(port), addr=host or "127.0.0.1", registry=registry,
         certfile=certfile or None, keyfile=keyfile or None,
+        client_cafile=client_cafile or None, client_auth_required=bool(client_cafile),
     )  # fmt: skip
     return int(server.server_port)

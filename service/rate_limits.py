@@ -60,6 +60,16 @@ class TokenBuckets:
             finally:
                 fcntl.lockf(self._file.fileno(), fcntl.LOCK_UN, _SLOT.size, offset)
 
+    def wait_s(self, name: str, cost: float) -> float:
+        """Seconds until bucket `name` holds `cost` tokens (0: it does now); takes nothing."""
+        spec = self._specs[name]
+        offset = self._slot_of[name] * _SLOT.size
+        with self.locked(name):
+            stored: tuple[float, float] = _SLOT.unpack_from(self._memory, offset)
+        tokens, counted_at = stored
+        tokens = min(spec.burst, tokens + max(time.monotonic() - counted_at, 0.0) * spec.rate_per_s)
+        return 0.0 if cost <= tokens else (cost - tokens) / spec.rate_per_s
+
     def take(self, name: str, cost: float) -> float:
         """0 when bucket `name` had `cost` tokens, now taken; else the seconds until it would
         have them (inf: more than the bucket ever holds)."""

@@ -53,6 +53,14 @@ class Settings:
         5000.0, "Items per second a caller may screen or write, unless its entry says otherwise."
     )
     rate_burst: float = _setting(10000.0, "Token-bucket depth per caller (items).")
+    auth_failures_per_s: float = _setting(
+        0.2,
+        "Failed authentications per second one peer address may make once its "
+        "`auth_failure_burst` is spent; past it, its calls get RESOURCE_EXHAUSTED unchecked.",
+    )
+    auth_failure_burst: float = _setting(
+        20.0, "Failed authentications a peer address may make in a row before it is slowed."
+    )
     max_concurrent_rpcs: int = _setting(
         64,
         "Calls in progress per process (each has its own handler thread); more get "
@@ -60,7 +68,9 @@ class Settings:
     )
     audit: int = _setting(1, "1 = record every verdict in the audit trail (in the store).")
     audit_key: str = _setting(
-        "", "Secret (hex) that keys the audit trail's party digests; empty = a development key."
+        "",
+        "Secret (32+ hex digits) that keys the audit trail's party digests; required with TLS, "
+        "empty = a development key (plaintext development servers only).",
     )
     audit_retention_years: float = _setting(5.0, "Years audit records are kept.")
     audit_buffer: int = _setting(
@@ -184,6 +194,8 @@ def load_settings(
         raise SettingsError("audit_key must be hexadecimal") from exc
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
         raise SettingsError("tls_cert_file and tls_key_file go together")
+    if settings.auth_failures_per_s <= 0 or settings.auth_failure_burst < 1:
+        raise SettingsError("auth_failures_per_s must be above 0, auth_failure_burst at least 1")
     if settings.max_concurrent_rpcs < 1 or settings.rate_limit_per_s <= 0:
         raise SettingsError("max_concurrent_rpcs must be at least 1, rate_limit_per_s above 0")
     try:

@@ -20,7 +20,14 @@ from index import _core
 from index.errors import FieldViolation, ValidationError
 from service import logs
 from service.auth import ANONYMOUS, API_KEY_HEADER, AccessControl, Identity
-from service.errors import QuotaExceededError, status_of
+from service.auth_failures import peer_address
+from service.errors import (
+    AuthThrottledError,
+    QuotaExceededError,
+    ServiceError,
+    UnauthenticatedError,
+    status_of,
+)
 from service.metrics import GRPC_CODE_NAMES, REJECTED_CODES, ServerMetrics, split_method
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,7 @@ class CallInfo:
     """What the interceptors learn about a call, for the ones outside them."""
 
     caller: str = ANONYMOUS
+    auth_failure: str = ""  # "refused" or "throttled" when the call failed to authenticate
 
 
 CALL: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar("call", default=None)
@@ -201,6 +209,8 @@ class MetricsInterceptor(_UnaryInterceptor):
                     sent.inc()
                 elif code in REJECTED_CODES:
                     m.rejected.labels(info.caller, code).inc()
+                if info.auth_failure:
+                    m.auth_failures.labels(info.auth_failure).inc()
                 CALL.reset(token)
 
         return handle
@@ -221,7 +231,7 @@ def identity_of(context: grpc.ServicerContext) -> Identity:
     for key, value in context.invocation_metadata() or ():
         if key == API_KEY_HEADER and isinstance(value, str) and over_tls:
             api_key = value  # a key sent in clear is not a credential
-    return Identity(names, api_key)
+    return Identity(names, api_key, peer_address(context.peer()))
 
 
 def _cost(request: Any) -> int:
@@ -250,11 +260,24 @@ class AccessInterceptor(_UnaryInterceptor):
         self._max_concurrent = max_concurrent
 
     def _admit(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
-        caller = self._access.identify(identity_of(context))
-        info = CALL.get()
-        if info is not None:
-            info.caller = caller.name if caller else UNIDENTIFIED
-        self._access.authorize(method, caller, _cost(request))
+        info = CALL.get() or CallInfo()
+        identity = identity_of(context)
+        try:
+            caller = self._access.admit(method, identity, _cost(request))
+        except AuthThrottledError:
+            info.caller, info.auth_failure = UNIDENTIFIED, "throttled"
+            raise
+        except UnauthenticatedError:
+            info.caller, info.auth_failure = UNIDENTIFIED, "refused"
+            raise
+        except ServiceError:
+            info.caller = self._caller_name(identity)
+            raise
+        info.caller = caller.name if caller else self._caller_name(identity)
+
+    def _caller_name(self, identity: Identity) -> str:
+        caller = self._access.identify(identity)
+        return caller.name if caller else UNIDENTIFIED
 
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:

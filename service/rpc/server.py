@@ -21,6 +21,7 @@ from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service import logs
 from service.audit import AuditLog, Screened, open_audit
 from service.auth import ANONYMOUS, AccessControl, load_access
+from service.auth_failures import AuthFailureLimits
 from service.metrics import ServerMetrics
 from service.refresh import IndexHolder, IndexStatus
 from service.rpc.interceptors import (
@@ -36,6 +37,7 @@ from service.rpc.servicers import (
     SummaryObserver,
     add_screening_service,
 )
+from service.safeguards import check_serving_setup
 from service.screener import compiled_policy
 from service.settings import Settings, SettingsError
 from service.snapshot_file import SnapshotFiles
@@ -116,6 +118,15 @@ def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexH
         on_event=log_index_event,
         snapshot_files=files,
         key=key,
+    )
+
+
+def load_access_for(settings: Settings) -> AccessControl:
+    """The callers, rate limits and failed-authentication limits `settings` describe (made
+    before the workers are forked, they are one set for all of them)."""
+    failures = AuthFailureLimits(settings.auth_failures_per_s, settings.auth_failure_burst)
+    return load_access(
+        settings.callers_file, settings.rate_limit_per_s, settings.rate_burst, failures
     )
 
 
@@ -229,9 +240,8 @@ def start_server(
     every call, verdict and index change is counted there. Worker processes pass the `access`
     their parent made before forking them, so they share its rate limits."""
     credentials = server_credentials(settings)
-    access = access or load_access(
-        settings.callers_file, settings.rate_limit_per_s, settings.rate_burst
-    )
+    access = access or load_access_for(settings)
+    check_serving_setup(settings, access)
     holder = holder or new_holder(settings)
     store = holder.store
     interceptors: list[grpc.ServerInterceptor] = [
