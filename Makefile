@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SRC := index service tests benchmarks loadtest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps lint format rules-test rust-check test eval bench clean proto proto-check run bench-service loadtest compare compare-deps
+.PHONY: help venv system-deps lint format rules-test rust-check test eval bench clean proto proto-check run screen bench-service loadtest compare compare-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,15 +72,23 @@ bench: $(STAMP)  ## core speed and memory at 100k and 1M incidents -> reports/be
 	$(PY) -m benchmarks.bench_index
 
 DEMO_STORE := sqlite:///.preflight/demo.db
-run: $(STAMP)  ## set up, load demo incidents into the embedded store, serve on 127.0.0.1:50051
+PORT ?= 50051
+METRICS_PORT ?= 9464
+SHOWCASE := --business-name 'Shanghai Hongda Chemical Co., Ltd' --country CN --phone '+86 21 5555 0188'
+run: $(STAMP)  ## set up, load demo incidents into the embedded store, serve on 127.0.0.1:50051 (or PORT=, METRICS_PORT=)
 	@test -f .preflight/demo.db || $(VENV)/bin/preflight demo --store-url $(DEMO_STORE)
 	@echo ""
-	@echo "In another terminal, screen an item (expect RED):"
-	@echo "  $(VENV)/bin/preflight screen --business-name 'Shanghai Hongda Chemical Co., Ltd' --country CN --phone '+86 21 5555 0188'"
+	@echo "In another terminal, screen an item (expect RED): make screen PORT=$(PORT)"
 	@echo ""
 	@echo "Serving WITHOUT TLS (--allow-plaintext) on loopback: local development only."
-	@echo "Metrics: http://127.0.0.1:9464/metrics"
-	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:50051 --allow-plaintext
+	@echo "Metrics: http://127.0.0.1:$(METRICS_PORT)/metrics"
+	$(VENV)/bin/preflight serve --store-url $(DEMO_STORE) --listen 127.0.0.1:$(PORT) \
+	  --metrics-listen 127.0.0.1:$(METRICS_PORT) --allow-plaintext
+
+screen: $(STAMP)  ## screen the demo's RED item against `make run` on PORT (exit 1 = AMBER/RED, as expected)
+	@status=0; $(VENV)/bin/preflight screen --target 127.0.0.1:$(PORT) $(SHOWCASE) || status=$$?; \
+	echo "exit status $$status (0 GREEN, 1 AMBER or RED, 2 bad input, 3 server unreachable)"; \
+	test $$status -le 1
 
 clean:  ## remove the venv, caches and reports
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage reports *.egg-info .preflight $(CRATE)/target $(CRATE)/_core*.so

@@ -6,7 +6,9 @@ import csv
 import functools
 import gc
 import os
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import grpc
 from google.protobuf import json_format
 from tqdm import tqdm
 
@@ -37,9 +40,19 @@ from service import logs
 from service.audit import AuditQuery, open_audit
 from service.auth import AccessControl, CallersError, Role, callers_entry, hash_api_key
 from service.certs import make_development_pki
+from service.cli_errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GREEN,
+    EXIT_HITS,
+    EXIT_INTERRUPTED,
+    EXIT_NO_VERDICT,
+    CommandFailed,
+    explain,
+)
 from service.client import Connection, PreflightClient
 from service.codec import incident_from_csv_row, incident_from_json
-from service.manifest import ManifestError, rows_done, screen_manifest, stoplight_name
+from service.manifest import rows_done, screen_manifest, stoplight_name, summarize
+from service.manifest_record import ManifestError, describe_input
 from service.metrics import (
     ServerMetrics,
     enable_multiprocess,
@@ -97,22 +110,74 @@ _CONNECTION_OPTIONS = (
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target and the TLS / API-key options, handed to the command as one Connection."""
+    """--target and the TLS / API-key options, handed to the command as one Connection; a
+    failed call becomes one line naming the target."""
 
     @functools.wraps(command)
     def with_connection(**kwargs: Any) -> Any:
         names = ("target", "ca_file", "cert_file", "key_file", "api_key")
         connection = Connection(*(kwargs.pop(n) for n in names))
-        return command(connection=connection, **kwargs)
+        try:
+            return command(connection=connection, **kwargs)
+        except grpc.RpcError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            raise explain(exc, connection.target, SCREEN_FLAGS) from exc
 
     for option in reversed(_CONNECTION_OPTIONS):
         with_connection = option(with_connection)
     return with_connection
 
 
-@click.group()
-def main() -> None:
-    """Preflight: pre-flight screening of postal items against recorded incidents."""
+# The flag that fills each request field of `preflight screen`, to name bad input as typed.
+SCREEN_FLAGS = {
+    r"item\.item_id": "--item-id",
+    r"item\.channel": "--channel",
+    r"parties\[0\]\.country_code": "--country",
+    r"parties\[0\]\.business_name": "--business-name",
+    r"parties\[0\]\.name": "--name",
+    r"parties\[0\]\.city": "--city",
+    r"parties\[0\]\.postcode": "--postcode",
+    r"parties\[0\]\.location\.lat": "--lat",
+    r"parties\[0\]\.location\.lon": "--lon",
+    r"parties\[0\]\.phones\[\d+\]": "--phone",
+    r"parties\[0\]\.emails\[\d+\]": "--email",
+}
+
+
+class PreflightGroup(click.Group):
+    """Every failure of a command as one line with what to do next, and its exit status
+    (service.cli_errors); the traceback only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, CommandFailed):
+            raise
+        except KeyboardInterrupt:
+            raise CommandFailed("interrupted", EXIT_INTERRUPTED) from None
+        except click.UsageError as exc:
+            if ctx.params.get("debug"):
+                raise
+            command = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise CommandFailed(
+                f"{exc.format_message()} (see `{command} --help`)", EXIT_BAD_INPUT
+            ) from exc
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise explain(exc) from exc
+
+
+@click.group(cls=PreflightGroup)
+@click.option("--debug", is_flag=True, envvar="PREFLIGHT_DEBUG",
+              help="Show the traceback of a failure.")  # fmt: skip
+def main(debug: bool) -> None:
+    """Preflight: pre-flight screening of postal items against recorded incidents.
+
+    Exit statuses: 0 GREEN (all green), 1 AMBER or RED (hits), 2 bad input, 3 no verdict (the
+    server is unreachable or not ready; rows not screened), 4 refused by the server, 130
+    interrupted."""
 
 
 @main.command()
@@ -370,26 +435,48 @@ def _print_verdict(reply: pb.ScreenResponse) -> None:
             )
 
 
+def _country(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value and not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 3166-1 alpha-2 code: give two letters, e.g. DE or CN"
+        )
+    return value.upper()
+
+
+CHANNELS = [name.removeprefix("CHANNEL_").lower() for name in pb.Channel.keys()[1:]]
+
+
 @main.command()
 @connection_options
 @click.option("--item-id", default="EE471108151FR", show_default=True)
+@click.option("--channel", type=click.Choice(CHANNELS), default="parcel_post", show_default=True)
 @click.option("--role", type=click.Choice(["exporter", "importer", "other"]), default="exporter")
 @click.option("--name", default="")
 @click.option("--business-name", default="")
-@click.option("--country", default="", help="ISO 3166-1 alpha-2")
+@click.option("--country", default="", callback=_country, help="ISO 3166-1 alpha-2, e.g. DE")
 @click.option("--city", default="")
 @click.option("--postcode", default="")
-@click.option("--lat", type=float)
-@click.option("--lon", type=float)
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude (with --lon).")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude (with --lat).")
 @click.option("--phone", multiple=True)
 @click.option("--email", multiple=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the whole reply as JSON (every field, zeros and empty lists too).",
+)
 def screen(  # noqa: PLR0917 - one parameter per command-line flag
-    connection: Connection, item_id: str, role: str, name: str, business_name: str, country: str,
-    city: str, postcode: str, lat: float | None, lon: float | None, phone: tuple[str, ...],
-    email: tuple[str, ...], as_json: bool,
+    connection: Connection, item_id: str, channel: str, role: str, name: str,
+    business_name: str, country: str, city: str, postcode: str, lat: float | None,
+    lon: float | None, phone: tuple[str, ...], email: tuple[str, ...], as_json: bool,
 ) -> None:  # fmt: skip
-    """Screen one item with one party, described by flags."""
+    """Screen one item with one party, described by flags.
+
+    Exit status: 0 GREEN, 1 AMBER or RED, 2 bad input, 3 server unreachable or not ready,
+    4 refused."""
+    if (lat is None) != (lon is None):
+        raise click.UsageError("--lat and --lon go together: give both or neither")
     party = pb.Party(
         role=pb.PartyRole.Value(f"PARTY_ROLE_{role.upper()}"), name=name,
         business_name=business_name, country_code=country, city=city, postcode=postcode,
@@ -398,17 +485,23 @@ def screen(  # noqa: PLR0917 - one parameter per command-line flag
     if lat is not None and lon is not None:
         party.location.CopyFrom(pb.Location(lat=lat, lon=lon))
     request = pb.ScreenRequest(
-        item=pb.Item(item_id=item_id, channel=pb.CHANNEL_PARCEL_POST), parties=[party]
+        item=pb.Item(item_id=item_id, channel=pb.Channel.Value(f"CHANNEL_{channel.upper()}")),
+        parties=[party],
     )
     with PreflightClient(connection) as client:
         reply = client.screen(request)
     if as_json:
-        click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
+        click.echo(
+            json_format.MessageToJson(
+                reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+        )
     else:
         _print_verdict(reply)
-
-
-EXIT_ALL_GREEN, EXIT_HITS, EXIT_ROW_ERRORS = 0, 1, 3
+    if reply.index.incidents == 0:
+        click.echo("warning: the server's index holds no incidents: this verdict means nothing",
+                   err=True)  # fmt: skip
+    sys.exit(EXIT_GREEN if reply.stoplight == pb.STOPLIGHT_GREEN else EXIT_HITS)
 
 
 @main.command()
@@ -422,38 +515,85 @@ def manifest(
 ) -> None:
     """Screen a customs manifest (CSV, columns in the README) into OUTPUT (CSV).
 
-    Exit status: 0 all green, 1 hits found, 3 some rows could not be screened (their error is in
-    the output); an interrupted run resumes after the rows already in OUTPUT."""
-    total = max(sum(1 for _ in source.open(encoding="utf-8-sig")) - 1, 0)
-    with (
-        PreflightClient(connection, timeout_s=30.0) as client,
-        tqdm(
-            total=total, initial=rows_done(output), unit="item", desc="screening", file=sys.stderr
-        ) as bar,
-    ):
-        try:
-            totals = screen_manifest(
+    OUTPUT.preflight.json records which manifest (its SHA-256) and which policy OUTPUT holds
+    verdicts of; a rerun resumes after the rows already in OUTPUT, and refuses when they belong
+    to another manifest or policy. Exit status, over every row in OUTPUT: 0 all green, 1 hits
+    found, 3 rows not screened (their error is in OUTPUT, or the server could not be reached),
+    130 interrupted (rerun the same command to resume)."""
+    resume = (
+        f"preflight manifest {shlex.quote(str(source))} -o {shlex.quote(str(output))} "
+        f"--target {connection.target} (and the same credentials)"
+    )
+    try:
+        with (
+            PreflightClient(connection, timeout_s=30.0) as client,
+            tqdm(total=describe_input(source).input_rows, initial=rows_done(output), unit="item",
+                 desc="screening", file=sys.stderr) as bar,
+        ):  # fmt: skip
+            run = screen_manifest(
                 source, output, client, batch_size=batch_size, in_flight=in_flight, progress=bar
             )
-        except ManifestError as exc:
-            raise click.UsageError(str(exc)) from exc
+    except ManifestError as exc:
+        raise CommandFailed(str(exc), EXIT_BAD_INPUT) from exc
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted: {rows_done(output)} rows are in {output}; run the same command "
+            f"again to resume after them:\n  {resume}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except grpc.RpcError as exc:
+        failure = explain(exc, connection.target)
+        click.echo(f"{rows_done(output)} rows are in {output}; once the server answers, run "
+                   f"the same command again to resume:\n  {resume}", err=True)  # fmt: skip
+        raise CommandFailed(failure.message, EXIT_NO_VERDICT) from exc
+    whole = summarize(output)
+    missing = describe_input(source).input_rows - whole.rows
     click.echo(
-        f"{totals.rows} rows screened ({totals.skipped} done before): {totals.green} green, "
-        f"{totals.hits} hits, {totals.errors} errors -> {output}",
+        f"{run.rows} rows screened ({run.skipped} done before); {output} holds {whole.rows} "
+        f"rows: {whole.green} green, {whole.hits} hits, {whole.errors} errors"
+        + (f", {missing} not screened" if missing else ""),
         err=True,
     )
-    if totals.errors:
-        sys.exit(EXIT_ROW_ERRORS)
-    sys.exit(EXIT_HITS if totals.hits else EXIT_ALL_GREEN)
+    if whole.errors or missing:
+        sys.exit(EXIT_NO_VERDICT)
+    sys.exit(EXIT_HITS if whole.hits else EXIT_GREEN)
+
+
+STALE_AFTER_S = 60.0
+
+
+def index_warnings(status: pb.IndexStatus) -> list[str]:
+    """What makes an index's verdicts unsafe to trust, in words."""
+    warnings = []
+    if not status.loaded:
+        warnings.append("no index is loaded yet: screens are refused until it is")
+    elif status.incidents == 0:
+        warnings.append("the index holds no incidents: every verdict would be GREEN")
+    if not status.store_reachable:
+        warnings.append(f"the store is unreachable: {status.last_error or 'no reason given'}")
+    if status.loaded and status.staleness_seconds > STALE_AFTER_S:
+        warnings.append(
+            f"the change feed was last read {status.staleness_seconds:.0f} s ago: recent "
+            "incidents may be missing"
+        )
+    return warnings
 
 
 @main.command()
 @connection_options
 def status(connection: Connection) -> None:
-    """The server's index status as JSON."""
+    """The server's index status as JSON (every field); warnings on stderr when the index is
+    empty, not loaded or stale."""
     with PreflightClient(connection) as client:
         reply = client.index_status()
-    click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
+    click.echo(
+        json_format.MessageToJson(
+            reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    )
+    for warning in index_warnings(reply):
+        click.echo(f"warning: {warning}", err=True)
 
 
 ROLE_OPTION = click.option(

@@ -2,13 +2,17 @@
 
 Rows are screened through pipelined ScreenBatch calls (a few batches in flight, results written
 in input order); the output is flushed batch by batch, so an interrupted run resumes where it
-stopped: rows already in the output file are skipped on the next run.
+stopped: rows already in the output file are skipped on the next run, once the output's record
+(service.manifest_record) shows they are verdicts of this very manifest under the same policy.
+A row the client can already tell is wrong (an unknown channel, a coordinate that is not a
+number) gets its error without a call; the server names the faults of the others.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,13 @@ from typing import TextIO
 
 from preflight.v1 import preflight_pb2 as pb
 from service.client import PreflightClient
+from service.manifest_record import (
+    ManifestError,
+    check_policy,
+    check_resume,
+    describe_input,
+    write_record,
+)
 
 PARTY_PREFIXES = {"sender": pb.PARTY_ROLE_EXPORTER, "addressee": pb.PARTY_ROLE_IMPORTER}
 PARTY_FIELDS = (
@@ -28,7 +39,7 @@ INPUT_COLUMNS = (
     "description", "hs_code", "origin_country",
 )  # fmt: skip
 OUTPUT_COLUMNS = ("row", "item_id", "stoplight", "score", "reason_codes", "incident_ids", "error")
-UNKNOWN_CHANNEL = 999
+CHANNEL_NAMES = tuple(name.removeprefix("CHANNEL_").lower() for name in pb.Channel.keys()[1:])
 
 
 def stoplight_name(value: int) -> str:
@@ -36,8 +47,8 @@ def stoplight_name(value: int) -> str:
     return pb.Stoplight.Name(value).removeprefix("STOPLIGHT_") if value else ""  # type: ignore[arg-type]
 
 
-class ManifestError(ValueError):
-    """The manifest file itself cannot be read (not a row: the whole file)."""
+class RowError(ValueError):
+    """A row that cannot become a request: its error goes in its output row."""
 
 
 @dataclass
@@ -49,19 +60,27 @@ class Totals:
     skipped: int = 0
 
 
-def _float(text: str) -> float | None:
+def _coordinate(row: dict[str, str], column: str) -> float | None:
+    text = (row.get(column) or "").strip()
+    if not text:
+        return None
     try:
-        return float(text) if text.strip() else None
+        return float(text)
     except ValueError:
-        return float("nan")  # reaches the server as an out-of-range coordinate, named there
+        raise RowError(f"{column}: {text!r} is not a number") from None
+
+
+def _channel(row: dict[str, str]) -> pb.Channel.ValueType:
+    name = (row.get("channel") or "parcel_post").strip().lower()
+    if name not in CHANNEL_NAMES:
+        raise RowError(f"channel: {name!r} is not one of {', '.join(CHANNEL_NAMES)}")
+    return pb.Channel.Value(f"CHANNEL_{name.upper()}")
 
 
 def row_to_request(row: dict[str, str]) -> pb.ScreenRequest:
-    channel_name = f"CHANNEL_{(row.get('channel') or 'parcel_post').strip().upper()}"
-    # an unknown channel travels as an undefined number and comes back as that row's error
-    channel = pb.Channel.ValueType(
-        pb.Channel.Value(channel_name) if channel_name in pb.Channel.keys() else UNKNOWN_CHANNEL  # noqa: SIM118
-    )
+    """The ScreenRequest of a manifest row; RowError for what the row itself gets wrong (an
+    unknown channel, a coordinate that is not a number or lacks its pair). The server checks
+    the rest and names the field."""
     parties = []
     for prefix, role in PARTY_PREFIXES.items():
 
@@ -77,7 +96,9 @@ def row_to_request(row: dict[str, str]) -> pb.ScreenRequest:
             phones=[get("phone")] if get("phone") else [],
             emails=[get("email")] if get("email") else [],
         )  # fmt: skip
-        lat, lon = _float(get("lat")), _float(get("lon"))
+        lat, lon = _coordinate(row, f"{prefix}_lat"), _coordinate(row, f"{prefix}_lon")
+        if (lat is None) != (lon is None):
+            raise RowError(f"{prefix}_lat and {prefix}_lon go together: give both or neither")
         if lat is not None and lon is not None:
             party.location.CopyFrom(pb.Location(lat=lat, lon=lon))
         parties.append(party)
@@ -92,7 +113,7 @@ def row_to_request(row: dict[str, str]) -> pb.ScreenRequest:
         )
     return pb.ScreenRequest(
         item=pb.Item(
-            item_id=(row.get("item_id") or "").strip(), channel=channel, contents=contents
+            item_id=(row.get("item_id") or "").strip(), channel=_channel(row), contents=contents
         ),
         parties=parties,
     )
@@ -106,25 +127,67 @@ def _rows(source: TextIO) -> Iterator[dict[str, str]]:
     yield from reader
 
 
-def _output_rows(
-    first_row: int, entries: Sequence[pb.ScreenBatchEntry], items: Sequence[pb.ScreenRequest]
-) -> list[list[str]]:
-    out = []
-    for entry in entries:
-        item_id = items[entry.index].item.item_id
-        number = str(first_row + entry.index)
+@dataclass
+class Batch:
+    """Consecutive rows: their numbers and item ids, the requests of those that became one
+    (by position in the batch), and the errors of those that did not."""
+
+    numbers: list[int] = dataclasses.field(default_factory=list)
+    item_ids: list[str] = dataclasses.field(default_factory=list)
+    requests: dict[int, pb.ScreenRequest] = dataclasses.field(default_factory=dict)
+    row_errors: dict[int, str] = dataclasses.field(default_factory=dict)
+
+    def add(self, number: int, row: dict[str, str]) -> None:
+        position = len(self.numbers)
+        self.numbers.append(number)
+        self.item_ids.append((row.get("item_id") or "").strip())
+        try:
+            self.requests[position] = row_to_request(row)
+        except RowError as exc:
+            self.row_errors[position] = str(exc)
+
+
+def _verdict_row(number: str, item_id: str, verdict: pb.ScreenResponse) -> list[str]:
+    incidents = sorted(
+        {m.incident.incident_id for p in verdict.parties for m in p.matches if m.stoplight > 1}
+    )
+    return [
+        number, item_id, stoplight_name(verdict.stoplight), f"{verdict.score:.2f}",
+        " ".join(verdict.reason_codes), " ".join(incidents), "",
+    ]  # fmt: skip
+
+
+def _output_rows(batch: Batch, reply: pb.ScreenBatchResponse | None) -> list[list[str]]:
+    """The output rows of `batch` in row order, from the server's `reply` and the rows' own
+    errors."""
+    positions = list(batch.requests)
+    outcomes: dict[int, list[str]] = {
+        p: [str(batch.numbers[p]), batch.item_ids[p], "", "", "", "", e]
+        for p, e in batch.row_errors.items()
+    }
+    for entry in reply.entries if reply is not None else ():
+        position = positions[entry.index]
+        number, item_id = str(batch.numbers[position]), batch.item_ids[position]
         if entry.WhichOneof("outcome") == "error":
-            out.append([number, item_id, "", "", "", "", entry.error.message])
-            continue
-        verdict = entry.verdict
-        incidents = sorted(
-            {m.incident.incident_id for p in verdict.parties for m in p.matches if m.stoplight > 1}
-        )
-        out.append([
-            number, item_id, stoplight_name(verdict.stoplight), f"{verdict.score:.2f}",
-            " ".join(verdict.reason_codes), " ".join(incidents), "",
-        ])  # fmt: skip
-    return out
+            outcomes[position] = [number, item_id, "", "", "", "", entry.error.message]
+        else:
+            outcomes[position] = _verdict_row(number, item_id, entry.verdict)
+    return [outcomes[p] for p in sorted(outcomes)]
+
+
+def _policies(reply: pb.ScreenBatchResponse | None) -> set[str]:
+    entries = reply.entries if reply is not None else ()
+    return {e.verdict.policy_version for e in entries if e.WhichOneof("outcome") == "verdict"}
+
+
+def trim_partial_row(output: Path) -> None:
+    """Cut a last line left half-written by a killed run, so a resume counts whole rows."""
+    if not output.exists() or output.stat().st_size == 0:
+        return
+    data = output.read_bytes()
+    if not data.endswith(b"\n"):
+        with output.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
 
 
 def rows_done(output: Path) -> int:
@@ -133,6 +196,16 @@ def rows_done(output: Path) -> int:
         return 0
     with output.open(newline="") as handle:
         return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+
+
+def summarize(output: Path) -> Totals:
+    """The totals of every row in `output`, whichever run wrote it."""
+    totals = Totals()
+    if output.exists():
+        with output.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                _count(totals, [row.get(c) or "" for c in OUTPUT_COLUMNS])
+    return totals
 
 
 def screen_manifest(
@@ -144,44 +217,65 @@ def screen_manifest(
     in_flight: int = 3,
     progress: object | None = None,
 ) -> Totals:
-    """Screen every row of `source` into `output`, resuming after rows already there."""
+    """Screen every row of `source` into `output`, resuming after rows already there when
+    they are verdicts of this very manifest under the server's current policy (ManifestError
+    otherwise, before anything is written). The totals are those of this run."""
+    trim_partial_row(output)
     totals = Totals(skipped=rows_done(output))
-    fresh = not output.exists() or (totals.skipped == 0 and output.stat().st_size == 0)
-    with (
-        source.open(newline="", encoding="utf-8-sig") as src,
-        output.open("a", newline="", encoding="utf-8") as out,
-        ThreadPoolExecutor(max_workers=in_flight) as pool,
-    ):
-        writer = csv.writer(out)
-        if fresh:
-            writer.writerow(OUTPUT_COLUMNS)
-        pending: list[tuple[int, list[pb.ScreenRequest], Future[pb.ScreenBatchResponse]]] = []
-
-        def drain(keep: int) -> None:
-            while len(pending) > keep:
-                first, items, future = pending.pop(0)
-                for row in _output_rows(first, future.result().entries, items):
-                    writer.writerow(row)
-                    _count(totals, row)
+    record = check_resume(output, describe_input(source), totals.skipped)
+    fresh = totals.skipped == 0
+    if fresh:
+        write_record(output, record)
+    pool = ThreadPoolExecutor(max_workers=in_flight)
+    try:
+        with (
+            source.open(newline="", encoding="utf-8-sig") as src,
+            output.open("w" if fresh else "a", newline="", encoding="utf-8") as out,
+        ):
+            writer = csv.writer(out)
+            if fresh:
+                writer.writerow(OUTPUT_COLUMNS)
                 out.flush()
-                if progress is not None:
-                    progress.update(len(items))  # type: ignore[attr-defined]
+            pending: list[tuple[Batch, Future[pb.ScreenBatchResponse] | None]] = []
 
-        batch: list[pb.ScreenRequest] = []
-        first_row = 1
-        for number, row in enumerate(_rows(src), start=1):
-            if number <= totals.skipped:
-                continue
-            if not batch:
-                first_row = number
-            batch.append(row_to_request(row))
-            if len(batch) == batch_size:
-                pending.append((first_row, batch, pool.submit(client.screen_batch, batch)))
-                batch = []
+            def drain(keep: int) -> None:
+                nonlocal record
+                while len(pending) > keep:
+                    batch, future = pending.pop(0)
+                    reply = future.result() if future is not None else None
+                    for policy in sorted(_policies(reply)):
+                        check_policy(output, record, policy)
+                        if not record.policy_version:
+                            record = record.with_policy(policy)
+                            write_record(output, record)
+                    for row in _output_rows(batch, reply):
+                        writer.writerow(row)
+                        _count(totals, row)
+                    out.flush()
+                    if progress is not None:
+                        progress.update(len(batch.numbers))  # type: ignore[attr-defined]
+
+            def submit(batch: Batch) -> None:
+                requests = list(batch.requests.values())
+                future = pool.submit(client.screen_batch, requests) if requests else None
+                pending.append((batch, future))
                 drain(in_flight)
-        if batch:
-            pending.append((first_row, batch, pool.submit(client.screen_batch, batch)))
-        drain(0)
+
+            batch = Batch()
+            for number, row in enumerate(_rows(src), start=1):
+                if number <= totals.skipped:
+                    continue
+                batch.add(number, row)
+                if len(batch.numbers) == batch_size:
+                    submit(batch)
+                    batch = Batch()
+            if batch.numbers:
+                submit(batch)
+            drain(0)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # an interruption stops at once
+        raise
+    pool.shutdown()
     return totals
 
 

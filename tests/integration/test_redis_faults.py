@@ -208,7 +208,8 @@ def test_incidents_acknowledged_through_the_api_survive_a_redis_sigkill(tmp_path
     target = f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--store-url", redis_server.url,
-         "--listen", target, "--workers", "2", "--allow-plaintext", "--metrics-listen", ""],
+         "--listen", target, "--workers", "2", "--allow-plaintext", "--metrics-listen", "",
+         "--allow-empty-index"],  # it starts empty: incidents arrive through the API
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PREFLIGHT_REDIS_PREFIX": "api-durable:"},
     )  # fmt: skip

@@ -239,3 +239,45 @@ def test_a_second_serve_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> Non
     finally:
         metrics.close()
         occupant.stop(1.0)
+
+
+def test_an_interrupted_manifest_exits_130_says_how_to_resume_and_resumes(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.put(list(Generator(3).incidents(20)))
+    store.close()
+    settings = load_settings(environ={}, overrides={
+        "store_url": f"sqlite:///{tmp_path / 'db.sqlite'}", "listen": "127.0.0.1:0",
+        "allow_plaintext": 1, "rate_limit_per_s": 150.0, "rate_burst": 20.0})  # fmt: skip
+    running = start_server(settings)  # the rate limit makes the manifest take seconds
+    source, output = tmp_path / "manifest.csv", tmp_path / "verdicts.csv"
+    source.write_text("item_id,channel,sender_name,sender_country\n" + "".join(
+        f"AWB-{n},express,Clean Sender {n},FR\n" for n in range(600)))  # fmt: skip
+    args = ["manifest", "--target", f"127.0.0.1:{running.port}", str(source), "-o", str(output),
+            "--batch-size", "10"]  # fmt: skip
+    try:
+        assert running.holder.wait_loaded(30)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not output.exists() or len(output.read_text().splitlines()) < 30:
+            assert time.monotonic() < deadline and process.poll() is None, "no rows written"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr
+        assert "run the same command again to resume" in stderr and str(output) in stderr
+        assert "Traceback" not in stderr
+        written = len(output.read_text().splitlines()) - 1
+        assert 29 <= written < 600
+        resumed = CliRunner().invoke(main, args)
+        assert resumed.exit_code == 0, resumed.output
+        assert f"({written} done before)" in resumed.output
+        with output.open() as handle:
+            rows = [line.split(",")[0] for line in handle.read().splitlines()[1:]]
+        assert rows == [str(n) for n in range(1, 601)]
+    finally:
+        running.stop(1.0)

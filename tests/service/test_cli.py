@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from service.manifest import INPUT_COLUMNS
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
 from service.store.sqlite import SqliteStore
+from tests.conftest import free_port
 
 INCIDENT = next(iter(Generator(9).incidents(1)))
 
@@ -61,11 +63,14 @@ def test_the_readme_example_returns_red_and_json_works(demo_server: Running) -> 
     shown = runner.invoke(main, ["screen", "--target", target, "--business-name",
                                  "Shanghai Hongda Chemical Co., Ltd", "--country", "CN",
                                  "--phone", "+86 21 5555 0188"])  # fmt: skip
-    assert shown.exit_code == 0, shown.output
+    assert shown.exit_code == 1, shown.output  # AMBER or RED
     assert "RED" in shown.output and "ION-DEMO-0001" in shown.output
     as_json = runner.invoke(main, ["screen", "--target", target, "--name", "Nobody", "--json"])
-    assert orjson.loads(as_json.output)["stoplight"] == "STOPLIGHT_GREEN"
-    status = orjson.loads(runner.invoke(main, ["status", "--target", target]).output)
+    assert as_json.exit_code == 0, as_json.output  # GREEN
+    green = orjson.loads(as_json.stdout)
+    assert green["stoplight"] == "STOPLIGHT_GREEN"
+    assert green["score"] == 0 and green["reason_codes"] == []  # there, though zero and empty
+    status = orjson.loads(runner.invoke(main, ["status", "--target", target]).stdout)
     assert status["loaded"] and status["incidents"] == "301"
 
 
@@ -119,6 +124,9 @@ def test_manifest_screens_every_row_and_resumes(demo_server: Running, tmp_path: 
     )
     assert all_green.exit_code == 0, all_green.output
 
+    finished = runner.invoke(main, args)  # nothing left to screen: the status is the file's
+    assert finished.exit_code == 3 and "0 rows screened (119 done before)" in finished.output
+
 
 def test_ingest_csv_with_a_bad_row(tmp_path: Path) -> None:
     source = tmp_path / "incidents.csv"
@@ -171,3 +179,127 @@ def test_store_commands_say_which_store_they_use(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--store-url", store_url, "--count", "5"])
     assert result.exit_code == 0, result.output
     assert f"store: {store_url}" in result.stderr
+
+
+def _clean_rows(count: int, start: int = 1) -> list[dict[str, str]]:
+    return [
+        {"item_id": _s10(n), "sender_name": f"Clean Sender {n}", "sender_country": "FR"}
+        for n in range(start, start + count)
+    ]
+
+
+RED_ROW = {"item_id": _s10(9999), "sender_business_name": "上海宏达化工有限公司",
+           "sender_country": "CN", "sender_phone": "+86 21 5555 0188"}  # fmt: skip
+
+
+def test_a_resume_against_another_manifest_is_refused(demo_server: Running, tmp_path: Path) -> None:
+    target = f"127.0.0.1:{demo_server.port}"
+    first, second, output = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "verdicts.csv"
+    _manifest(first, _clean_rows(40))
+    _manifest(second, [*_clean_rows(2, start=500), RED_ROW, *_clean_rows(60, start=600)])
+    runner = CliRunner()
+    done = runner.invoke(main, ["manifest", "--target", target, str(first), "-o", str(output)])
+    assert done.exit_code == 0, done.output
+    before = output.read_bytes()
+    other = runner.invoke(main, ["manifest", "--target", target, str(second), "-o", str(output)])
+    assert other.exit_code == 2, other.output
+    assert f"{output} holds verdicts of another manifest ({first}" in other.output
+    assert "Traceback" not in other.output
+    assert output.read_bytes() == before  # not a row skipped, not a row added
+
+    bare = tmp_path / "bare.csv"  # rows with no record of where they came from
+    bare.write_bytes(before)
+    unknown = runner.invoke(main, ["manifest", "--target", target, str(first), "-o", str(bare)])
+    assert unknown.exit_code == 2 and "no record of the manifest" in unknown.output
+
+
+def test_a_resume_under_another_policy_is_refused(demo_server: Running, tmp_path: Path) -> None:
+    target = f"127.0.0.1:{demo_server.port}"
+    source, output = tmp_path / "m.csv", tmp_path / "verdicts.csv"
+    _manifest(source, _clean_rows(30))
+    args = ["manifest", "--target", target, str(source), "-o", str(output), "--batch-size", "8"]
+    runner = CliRunner()
+    assert runner.invoke(main, args).exit_code == 0
+    record_file = output.with_name("verdicts.csv.preflight.json")
+    record = orjson.loads(record_file.read_bytes())
+    assert record["input_rows"] == 30 and record["policy_version"]
+    record_file.write_bytes(orjson.dumps({**record, "policy_version": "policy-of-last-year"}))
+    output.write_text("".join(output.read_text().splitlines(keepends=True)[:11]))  # 10 rows
+    resumed = runner.invoke(main, args)
+    assert resumed.exit_code == 2, resumed.output
+    assert "were scored under 'policy-of-last-year'" in resumed.output
+    assert len(output.read_text().splitlines()) == 11
+
+
+def test_the_exit_status_covers_the_whole_output_and_a_kill_mid_row(
+    demo_server: Running, tmp_path: Path
+) -> None:
+    target = f"127.0.0.1:{demo_server.port}"
+    source, output = tmp_path / "m.csv", tmp_path / "verdicts.csv"
+    _manifest(source, [RED_ROW, *_clean_rows(30)])
+    args = ["manifest", "--target", target, str(source), "-o", str(output), "--batch-size", "8"]
+    runner = CliRunner()
+    assert runner.invoke(main, args).exit_code == 1
+    whole = output.read_text()
+    output.write_text(whole[: whole.index("\n", whole.index("\n") + 1) + 1] + "12,RR0000")
+    resumed = runner.invoke(main, args)  # the RED row came before: still hits
+    assert resumed.exit_code == 1, resumed.output
+    assert "(1 done before)" in resumed.output and "1 hits" in resumed.output
+    assert output.read_text() == whole  # the half-written row was cut, then written whole
+    again = runner.invoke(main, args)
+    assert again.exit_code == 1 and "0 rows screened (31 done before)" in again.output
+
+
+def test_rows_that_cannot_be_requests_are_named_without_a_call(
+    demo_server: Running, tmp_path: Path
+) -> None:
+    source, output = tmp_path / "m.csv", tmp_path / "verdicts.csv"
+    rows = _clean_rows(4)
+    rows[1]["channel"] = "boat"
+    rows[2]["sender_lat"] = "48.1"
+    rows[3]["sender_lat"], rows[3]["sender_lon"] = "north", "5"
+    _manifest(source, rows)
+    result = CliRunner().invoke(main, ["manifest", "--target", f"127.0.0.1:{demo_server.port}",
+                                       str(source), "-o", str(output)])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    with output.open(newline="") as handle:
+        errors = [r["error"] for r in csv.DictReader(handle)]
+    assert errors[0] == ""
+    assert errors[1] == (
+        "channel: 'boat' is not one of letter_post, parcel_post, express, air_cargo, "
+        "sea_freight, road"
+    )
+    assert errors[2] == "sender_lat and sender_lon go together: give both or neither"
+    assert errors[3] == "sender_lat: 'north' is not a number"
+
+
+def _one_line(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
+
+
+def test_cli_failures_are_one_line_with_an_exit_status(
+    demo_server: Running, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    target = f"127.0.0.1:{demo_server.port}"
+    nobody = f"127.0.0.1:{free_port()}"
+    down = runner.invoke(main, ["screen", "--target", nobody, "--name", "X"])
+    assert down.exit_code == 3
+    assert _one_line(down.output).startswith(f"preflight: cannot reach a server at {nobody}")
+    germany = runner.invoke(main, ["screen", "--target", target, "--country", "Germany"])
+    assert germany.exit_code == 2
+    assert "--country" in _one_line(germany.output) and "e.g. DE" in germany.output
+    half = runner.invoke(main, ["screen", "--target", target, "--name", "X", "--lat", "48.1"])
+    assert half.exit_code == 2
+    assert "--lat and --lon go together" in _one_line(half.output)
+    bad_item = runner.invoke(main, ["screen", "--target", target, "--item-id", "RR123DE"])
+    assert bad_item.exit_code == 2
+    assert _one_line(bad_item.output).startswith("preflight: bad input: --item-id: ")
+    boat = runner.invoke(main, ["screen", "--target", target, "--channel", "boat"])
+    assert boat.exit_code == 2 and "'boat' is not one of 'letter_post'" in _one_line(boat.output)
+    stranger = runner.invoke(main, ["screen", "--target", target, "--api-key", "k", "--name", "X"])
+    assert stranger.exit_code == 2 and "only sent over TLS" in _one_line(stranger.output)
+    debug = runner.invoke(main, ["--debug", "screen", "--target", nobody, "--name", "X"])
+    assert debug.exit_code != 0 and isinstance(debug.exception, grpc.RpcError)
