@@ -12,23 +12,40 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
 import numpy.typing as npt
+import phonenumbers
 from anyascii import anyascii
+from faker import Faker
 
 from index import _core
 from index.model import Incident, Party, PartyRole, Query, Result, Stoplight
-from index.synthetic import GENERIC_WORDS, LEGAL_FORMS, TODAY, Generator, item_query, offset
+from index.synthetic import (
+    GENERIC_WORDS,
+    LEGAL_FORMS,
+    LOCALES,
+    MAX_HOUSE_NUMBER,
+    TODAY,
+    Generator,
+    LocalePool,
+    item_query,
+    offset,
+)  # fmt: skip
 
 POSITIVE_FAMILIES = (
     "typo", "transliteration", "legal_form", "reorder", "abbreviation", "alias", "gps_jitter",
-    "same_building",
+    "same_building", "alias_same_address", "geocoder_drift", "title", "middle_name", "initial",
+    "joined_words", "identifier_spelling",
 )  # fmt: skip
-NEGATIVE_FAMILIES = ("other_name", "nearby_other", "generic_tokens", "shared_surname")
+NEGATIVE_FAMILIES = (
+    "other_name", "nearby_other", "generic_tokens", "shared_surname", "same_street_neighbour",
+    "short_name", "generic_word_only",
+)  # fmt: skip
 # How name variants carry an address (the rest carry only the city).
 EARTH_RADIUS_M = 6_371_008.8
 SAME_ADDRESS_SHARE = 0.5
@@ -38,6 +55,18 @@ _ABBREVIATIONS = {
     "Pharma": "Pharmaceuticals", "Import Export": "Impex", "Industrial": "Industries",
     "Chemical": "Chemicals", "Services": "Svcs", "Group": "Grp",
 }  # fmt: skip
+# How address lines are written differently by another sender or system: street-type words
+# long and short (postal abbreviations of the UPU's and national postal standards).
+_STREET_WORDS = (
+    ("Street", "St."), ("Avenue", "Ave"), ("Road", "Rd"), ("Boulevard", "Blvd"),
+    ("Drive", "Dr."), ("Lane", "Ln"), ("Straße", "Str."), ("straße", "str."), ("Straße", "Strasse"),
+    ("Calle", "C/"), ("Avenida", "Av."), ("Rua", "R."), ("avenue", "av."), ("rue", "r."),
+    ("boulevard", "bd"), ("ulica", "ul."), ("aleja", "al."), ("Via", "V."), ("Piazza", "P.zza"),
+    ("улица", "ул."), ("ул.", "улица"), ("пер.", "переулок"), ("пр.", "проспект"),
+    ("вулиця", "вул."), ("Đường", "Đ."), ("đường", "Duong"), ("straat", "str."),
+)  # fmt: skip
+_UNITS = ("Apt 3", "Suite 210", "Floor 2", "Unit 7", "Room 1204", "2nd floor")
+_FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "163.com", "mail.ru")
 _TRANSLIT_VARIANTS = (
     ("ya", "ia"), ("yu", "iu"), ("kh", "h"), ("y", "i"), ("ts", "tz"), ("j", "dj"),
     ("sh", "ch"), ("ou", "u"), ("iy", "y"), ("zh", "j"), ("ie", "ye"),
@@ -200,6 +229,57 @@ def _abbreviate(rng: random.Random, name: str, is_person: bool) -> str:
     return f"{_strip_legal(name)} {rng.choice(('Co', 'Company', 'Ltd'))}"
 
 
+def _address_variant(rng: random.Random, lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The same street address as another sender writes it."""
+    text = ", ".join(lines)
+    roll = rng.random()
+    if roll < 0.2:
+        return lines
+    if roll < 0.35:
+        return (anyascii(text),)
+    if roll < 0.5:
+        return (re.sub(r"[.,]", " ", anyascii(text)).upper(),)
+    if roll < 0.75:
+        for long, short in rng.sample(_STREET_WORDS, len(_STREET_WORDS)):
+            if long in text:
+                return (text.replace(long, short, 1),)
+        return (text,)
+    if roll < 0.88:
+        number = re.search(r"[0-9]+[a-zA-Z]?", text)
+        if number is None:
+            return (text,)
+        rest = (text[: number.start()] + text[number.end() :]).strip(" ,")
+        moved = f"{number.group()} {rest}" if number.start() > 0 else f"{rest} {number.group()}"
+        return (re.sub(r"\s+", " ", moved),)
+    return (text, rng.choice(_UNITS))
+
+
+def _address_key(party: Party) -> tuple[str, str, str, str] | None:
+    """Ground truth's own notion of one address: the city, the house number (the first number)
+    and the street's words without any numbers (flats and blocks)."""
+    text = anyascii(" ".join(party.address_lines)).casefold()
+    number = re.search(r"[0-9]+", text)
+    if number is None:
+        return None
+    street = " ".join(re.sub(r"[0-9]+", " ", text).split())
+    return (party.country_code, party.city.casefold(), number.group(), street)
+
+
+def _national_phone(phone: str) -> str:
+    """ "+49 1512345678" as written at home: the trunk prefix instead of the country code."""
+    digits = re.sub(r"[^0-9+]", "", phone)
+    for length in (3, 2, 1):
+        code = digits[1 : 1 + length]
+        try:
+            region = phonenumbers.region_code_for_country_code(int(code))
+        except ValueError:
+            continue
+        if region != "ZZ":
+            national = digits[1 + length :]
+            return f"0{national}" if region not in ("IT", "US", "CA") else national
+    return phone
+
+
 def _name_key(raw: str) -> str:
     """Names with the same core tokens in any order are the same name ("Fogaça Novaes")."""
     return " ".join(sorted(_core.normalize_name(raw)[1]))
@@ -227,25 +307,53 @@ class _Truth:
 
     def __init__(self, incidents: Sequence[Incident]) -> None:
         self.cores: set[str] = set()
+        self.token_sets: list[frozenset[str]] = []
+        self.names_with: dict[str, list[int]] = {}
         self.identifiers: set[str] = set()
+        self.addresses: set[tuple[str, str, str, str]] = set()
         lats: list[float] = []
         lons: list[float] = []
         for incident in incidents:
             for party in incident.parties:
                 for raw in party.names():
                     self.cores.add(_name_key(raw))
+                    self._add_tokens(raw)
                 self.identifiers.update(_identifiers(party))
+                address = _address_key(party)
+                if address is not None:
+                    self.addresses.add(address)
                 if party.location is not None:
                     lats.append(party.location.lat)
                     lons.append(party.location.lon)
         self.lats = np.array(lats)
         self.lons = np.array(lons)
 
+    def _add_tokens(self, raw: str) -> None:
+        tokens = frozenset(_core.normalize_name(raw)[1])
+        if len(tokens) >= 2:
+            for token in tokens:
+                self.names_with.setdefault(token, []).append(len(self.token_sets))
+            self.token_sets.append(tokens)
+
+    def _nests(self, raw: str) -> bool:
+        """A recorded name holds all of this name's words, or this name all of a recorded
+        name's: the same person with a given name more or fewer, as far as anyone can tell."""
+        tokens = frozenset(_core.normalize_name(raw)[1])
+        if len(tokens) < 2:
+            return False
+        shared = Counter(i for token in tokens for i in self.names_with.get(token, ()))
+        return any(
+            count == len(tokens) or count == len(self.token_sets[i])
+            for i, count in shared.items()
+        )
+
     def is_clean(self, party: Party, radius_m: float) -> bool:
-        if any(_name_key(raw) in self.cores for raw in party.names()):
+        if any(_name_key(raw) in self.cores or self._nests(raw) for raw in party.names()):
             return False
         if not self.identifiers.isdisjoint(_identifiers(party)):
             return False  # a phone or e-mail of an incident party is an association
+        if _address_key(party) in self.addresses:
+            return False  # the same premises as an incident party
         if party.location is not None:
             loc = party.location
             dist = haversine_m(loc.lat, loc.lon, self.lats, self.lons)
@@ -358,6 +466,104 @@ def build_evaluation_set(
 
     positive("same_building", same_building)
 
+    def pool_of(country: str) -> LocalePool:
+        return next(p for p in gen.pools if p.country == country)
+
+    def alias_same_address(_: Incident, target: Party) -> Party | None:
+        """Another registered name of the entity at its recorded street address."""
+        if target.location is None or not target.address_lines:
+            return None
+        other = gen.party(target.role, pool_of(target.country_code))
+        return replace(
+            other, address_lines=_address_variant(rng, target.address_lines),
+            postcode=target.postcode if rng.random() < 0.6 else "", city=target.city,
+            location=offset(target.location, rng.uniform(0, 150), rng.uniform(0, 360)),
+            phones=(), emails=(),
+        )  # fmt: skip
+
+    positive("alias_same_address", alias_same_address)
+
+    def geocoder_drift(_: Incident, target: Party) -> Party | None:
+        """The recorded name at the recorded address, placed by another geocoder."""
+        if target.location is None:
+            return None
+        name = primary(target) if rng.random() < 0.6 else _typo(rng, primary(target))
+        return replace(
+            name_only(target, name), address_lines=_address_variant(rng, target.address_lines),
+            location=offset(target.location, rng.uniform(150, 1000), rng.uniform(0, 360)),
+        )  # fmt: skip
+
+    positive("geocoder_drift", geocoder_drift)
+    fakers = {country: Faker(locale) for locale, country, _ in LOCALES}
+    for i, fake in enumerate(fakers.values()):
+        fake.seed_instance(seed + i)
+
+    def honorific(country: str) -> str:
+        fake = fakers[country]
+        for _ in range(5):
+            title = str(fake.prefix()).strip()
+            if title:
+                return title
+        return rng.choice(("Mr", "Mrs", "Dr.", "Frau Dr.", "Herr", "Sheikh", "Haji", "Prof."))
+
+    positive(
+        "title",
+        lambda _, t: name_variant(t, f"{honorific(t.country_code)} {t.name}") if t.name else None,
+    )
+
+    def middle_name(_: Incident, target: Party) -> Party | None:
+        words = target.name.split()
+        if len(words) < 2:
+            return None
+        if len(words) >= 3 and rng.random() < 0.5:
+            del words[rng.randrange(1, len(words) - 1)]  # a middle name dropped
+        else:
+            given = rng.choice(pool_of(target.country_code).first_names).split()[0]
+            words.insert(len(words) - 1, given)  # a middle name or patronymic added
+        return name_variant(target, " ".join(words))
+
+    positive("middle_name", middle_name)
+
+    def initial(_: Incident, target: Party) -> Party | None:
+        words = anyascii(target.name).split()
+        if len(words) < 2 or not words[0][:1].isalpha():
+            return None
+        return name_variant(target, " ".join([f"{words[0][0]}.", *words[1:]]))
+
+    positive("initial", initial)
+
+    def joined_words(_: Incident, target: Party) -> Party | None:
+        words = anyascii(target.business_name).split()
+        if len(words) < 3:
+            return None
+        return name_variant(
+            target, " ".join([words[0].capitalize() + words[1].capitalize(), *words[2:]])
+        )
+
+    positive("joined_words", joined_words)
+
+    def identifier_spelling(_: Incident, target: Party) -> Party | None:
+        """The recorded phone or e-mail as a smuggler writes it, under another name."""
+        other = gen.party(target.role, pool_of(target.country_code))
+        if target.emails and (not target.phones or rng.random() < 0.5):
+            email = target.emails[0]
+            written = rng.choice(
+                (f"mailto:{email}", f"<{email}>", email.upper(), email.replace("e", "\u0435", 1))
+            )
+            return replace(other, emails=(written,), phones=(), location=None)
+        if target.phones:
+            phone = target.phones[0]
+            if rng.random() < 0.5:
+                written = _national_phone(phone)
+            else:
+                written = (
+                    phone.replace("0", "O", 1) if "0" in phone[4:] else phone.replace("1", "l", 1)
+                )
+            return replace(other, phones=(written,), emails=(), location=None)
+        return None
+
+    positive("identifier_spelling", identifier_spelling)
+
     def negative(family: str, make: Callable[[], Party | None]) -> None:
         made = 0
         while made < per_family:
@@ -406,6 +612,57 @@ def build_evaluation_set(
         )  # fmt: skip
 
     negative("shared_surname", shared_surname)
+
+    def same_street_neighbour() -> Party | None:
+        """Another name a few doors down the same street, 60-200 m away."""
+        _, target = rng.choice(named)
+        key = _address_key(target)
+        if key is None:
+            return None
+        number = int(key[2])
+        step = rng.choice((-1, 1)) * rng.randint(8, 25)
+        if not 0 < number + step < MAX_HOUSE_NUMBER:
+            step = -step
+        line = " ".join(target.address_lines)
+        match = re.search(r"[0-9]+", line)
+        assert match is not None
+        moved = line[: match.start()] + str(number + step) + line[match.end() :]
+        pool = pool_of(target.country_code)
+        other = gen.party(target.role, pool)
+        template = next(
+            (t for t in pool.streets if re.sub(r"\{[nu]\}", "", t).strip() in line), None
+        )
+        location = (
+            gen.street_point(target.city, template, number + step)
+            if template is not None and target.location is not None
+            else None
+        )
+        return replace(
+            other, address_lines=(moved,), city=target.city, location=location,
+            postcode=target.postcode, phones=(), emails=(),
+        )  # fmt: skip
+
+    negative("same_street_neighbour", same_street_neighbour)
+
+    def short_name() -> Party | None:
+        _, target = rng.choice(named)
+        letters = "".join(rng.choice("ABCDEFGHIJKLMNOPRSTUVWXYZ") for _ in range(rng.randint(1, 2)))
+        return Party(
+            target.role, business_name=rng.choice((letters, letters.lower(), f"{letters}.")),
+            city=target.city, country_code=target.country_code,
+        )  # fmt: skip
+
+    negative("short_name", short_name)
+
+    def generic_word_only() -> Party | None:
+        _, target = rng.choice(named)
+        word = rng.choice(GENERIC_WORDS)
+        return Party(
+            target.role, business_name=rng.choice((word, f"{word} Co", f"{word} Ltd")),
+            city=target.city, country_code=target.country_code,
+        )  # fmt: skip
+
+    negative("generic_word_only", generic_word_only)
     return EvaluationSet(incidents, tuple(cases))
 
 

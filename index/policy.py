@@ -48,7 +48,7 @@ _DEFAULT_SUBSTANCE_WEIGHTS = {
 class Policy:
     """Weights are evidence points; a match's score is 100·(1 − e^(−points·weight/scale))."""
 
-    version: str = "default-2026.11"
+    version: str = "default-2026.12"
     # names: points = name_weight · ((similarity − name_floor) / (1 − name_floor)) ^ name_exponent
     name_weight: float = 120.0
     name_floor: float = 0.8
@@ -70,9 +70,17 @@ class Policy:
     phone_weight: float = 130.0
     email_weight: float = 130.0
     domain_weight: float = 60.0
-    # address agreement counts only beside name or location evidence
+    # address agreement: postcode and city count only beside name or location evidence; the
+    # same street and house number (in the same city, postcode or 2 km) count on their own
     postcode_weight: float = 16.0
     city_weight: float = 4.0
+    address_weight: float = 50.0
+    street_weight: float = 8.0
+    # another house number on the same street: location agreement counts this much
+    other_number_factor: float = 0.5
+    # a name match near the incident's point counts more, on a Gaussian curve of this scale
+    # (geocoders disagree by hundreds of metres in cities)
+    drift_scale_m: float = 700.0
     # address disagreement scales name points when there is no location agreement
     country_mismatch_factor: float = 0.6
     postcode_mismatch_factor: float = 0.85
@@ -114,10 +122,13 @@ class Policy:
         if not 0.0 <= self.extra_match_damping < 1.0:
             problems.append("extra_match_damping must be in [0, 1)")
         factors = (
-            self.country_mismatch_factor, self.postcode_mismatch_factor, self.far_location_factor
+            self.country_mismatch_factor, self.postcode_mismatch_factor, self.far_location_factor,
+            self.other_number_factor,
         )  # fmt: skip
         if not all(0.0 < factor <= 1.0 for factor in factors):
             problems.append("mismatch factors must be in (0, 1]")
+        if self.drift_scale_m <= 0.0:
+            problems.append("drift_scale_m must be positive")
         if self.far_location_m <= self.near_radius_m:
             problems.append("far_location_m must be beyond near_radius_m")
         if problems:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -89,6 +91,11 @@ SUBSTANCES = {
 TODAY = date(2026, 11, 24)
 POOL_SIZE = 400
 _FEW_SURNAMES = 30
+# Along a street, house numbers step about this far apart; a street starts somewhere in its
+# city and runs on one bearing, so neighbours on one street are tens to hundreds of metres apart.
+HOUSE_STEP_M = 8.0
+MAX_HOUSE_NUMBER = 300
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,9 @@ class LocalePool:
     first_names: tuple[str, ...]
     last_names: tuple[str, ...]
     companies: tuple[str, ...]
+    # street addresses as the locale writes them, the house number as {n}, other numbers
+    # (flats, blocks) as {u}
+    streets: tuple[str, ...]
 
     @property
     def company_words(self) -> tuple[str, ...]:
@@ -119,6 +129,18 @@ def _given_name(fake: Faker, locale: str) -> str:
     return str(fake.first_name())
 
 
+def street_template(address: str) -> str:
+    """A Faker street address with its first number as {n} and any others as {u}."""
+    parts = _DIGITS.split(address.replace("{", "").replace("}", ""))
+    if len(parts) == 1:
+        joiner = "" if any("\u4e00" <= c <= "\u9fff" for c in address) else " "
+        return f"{address}{joiner}{{n}}{'号' if not joiner else ''}"
+    out = parts[0]
+    for i, rest in enumerate(parts[1:]):
+        out += ("{n}" if i == 0 else "{u}") + rest
+    return out
+
+
 def build_pools(seed: int, size: int = POOL_SIZE) -> tuple[LocalePool, ...]:
     pools = []
     for i, (locale, country, cities) in enumerate(LOCALES):
@@ -132,6 +154,9 @@ def build_pools(seed: int, size: int = POOL_SIZE) -> tuple[LocalePool, ...]:
                 first_names=tuple(dict.fromkeys(_given_name(fake, locale) for _ in range(size))),
                 last_names=tuple(dict.fromkeys(fake.last_name() for _ in range(size))),
                 companies=tuple(dict.fromkeys(fake.company() for _ in range(size))),
+                streets=tuple(
+                    dict.fromkeys(street_template(fake.street_address()) for _ in range(size))
+                ),
             )
         )
     return tuple(pools)
@@ -156,6 +181,7 @@ class Generator:
         self.seed = seed
         self.rng = random.Random(seed)
         self.pools = pools if pools is not None else build_pools(seed)
+        self._streets: dict[tuple[str, str], tuple[Location, float]] = {}
 
     def incident_at(self, number: int) -> Incident:
         """Incident `number` of this seed, the same whatever was generated before it, so a
@@ -196,6 +222,30 @@ class Generator:
         )
         return city, spot
 
+    def street_point(self, city: str, template: str, number: int) -> Location:
+        """Where house `number` of a street stands: the street starts at a point of its city
+        fixed by its name and runs on a bearing fixed by its name too."""
+        street = self._streets.get((city, template))
+        if street is None:
+            spot = next(c for pool in self.pools for c in pool.cities if c[0] == city)
+            anchor = random.Random(zlib.crc32(f"{self.seed}|{city}|{template}".encode()))
+            centre = Location(spot[1], spot[2])
+            start = offset(centre, abs(anchor.gauss(0.0, 12_000.0)), anchor.uniform(0, 360))
+            street = self._streets[(city, template)] = (start, anchor.uniform(0, 360))
+        return offset(street[0], number * HOUSE_STEP_M, street[1])
+
+    def street_address(
+        self, pool: LocalePool, template: str | None = None, number: int | None = None
+    ) -> tuple[str, tuple[str, ...], Location]:
+        """(city, address lines, point) of an address in one of the pool's cities."""
+        rng = self.rng
+        city = rng.choice(pool.cities)[0]
+        template = template or rng.choice(pool.streets)
+        number = number or rng.randrange(1, MAX_HOUSE_NUMBER)
+        text = template.replace("{n}", str(number)).replace("{u}", str(rng.randrange(1, 99)))
+        lines = tuple(line.strip() for line in text.split("\n") if line.strip())
+        return city, lines, self.street_point(city, template, number)
+
     def phone(self, country: str) -> str:
         example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
         digits = len(str(example.national_number)) if example else 9
@@ -206,13 +256,13 @@ class Generator:
     def party(self, role: PartyRole, pool: LocalePool | None = None) -> Party:
         rng = self.rng
         pool = pool or self.pool()
-        city, spot = self.place(pool)
+        city, lines, spot = self.street_address(pool)
         is_company = rng.random() < 0.6
         return Party(
             role=role,
             name="" if is_company else self.person_name(pool),
             business_name=self.company_name(pool) if is_company else "",
-            address_lines=(f"{rng.randrange(1, 300)} {rng.choice(pool.last_names)} Street",),
+            address_lines=lines,
             postcode=f"{rng.randrange(10000, 99999)}",
             city=city,
             country_code=pool.country,

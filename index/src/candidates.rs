@@ -10,19 +10,21 @@ use std::collections::HashMap;
 use crate::geo;
 use crate::keys::{self, Keying, WeightedKeys};
 use crate::model::Party;
-use crate::normalize::{normalize_name, normalize_place, normalize_postcode};
+use crate::normalize::normalize_name;
 use crate::policy::Policy;
 use crate::reasons::{Identifier, Reasons};
 use crate::rounding::py_round;
 use crate::scoring::{
-    evidence_points, incident_weight, points_for, points_upper_bound, score_of, stoplight_of,
-    PairEvidence, Stoplight,
+    address_points, evidence_points, incident_weight, points_for, points_upper_bound, score_of,
+    stoplight_of, AddressAgreement, PairEvidence, Stoplight,
 };
-use crate::snapshot::{self, country_code, identifiers_of, Snapshot, NAME_SEP};
+use crate::snapshot::{self, country_code, identifiers_of, PartyPlace, Snapshot, NAME_SEP};
 
 const SAME_CITY_BONUS: f64 = 1.0; // about an eighth of a rare token's IDF weight: tie-breaks
 const SAME_POSTCODE_BONUS: f64 = 2.0;
-const MAX_TOKENS: i64 = 1 << 10; // token groups: name index · this + token index
+const MAX_TOKENS: i64 = 1 << 10;
+/// A query name of fewer letters than this is no name ("a", "A.B.").
+const MIN_NAME_LETTERS: usize = 3; // token groups: name index · this + token index
 
 /// A query party turned into lookup keys once, then matched against any snapshot with the
 /// same keying.
@@ -37,6 +39,9 @@ pub struct PreparedParty {
     pub country: u16,
     pub postcode: u32,
     pub city: u32,
+    pub street: u32,
+    pub house: u32,
+    pub address_key: Option<u64>,
 }
 
 impl PreparedParty {
@@ -47,8 +52,8 @@ impl PreparedParty {
         let mut n = 0i64;
         for raw in party.names() {
             let name = normalize_name(raw);
-            if name.tokens.is_empty() {
-                continue;
+            if name.core.bytes().filter(|b| *b != b' ').count() < MIN_NAME_LETTERS {
+                continue; // "a", "AB": no name to match
             }
             let (looked_up, whole_tokens) = keys::query_name_keys(keying, &name);
             for (&k, &w) in looked_up.keys.iter().zip(&looked_up.weights) {
@@ -79,6 +84,7 @@ impl PreparedParty {
         let cells = location
             .map(|(lat, lon)| geo::disk_cells(lat, lon))
             .unwrap_or_default();
+        let place = PartyPlace::of(keying, party);
         PreparedParty {
             role: party.role.code(),
             names,
@@ -88,8 +94,11 @@ impl PreparedParty {
             cells,
             location,
             country: country_code(&party.country_code),
-            postcode: keying.place(&normalize_postcode(&party.postcode)),
-            city: keying.place(&normalize_place(&party.city)),
+            postcode: place.postcode,
+            city: place.city,
+            street: place.street,
+            house: place.house,
+            address_key: place.address_key,
         }
     }
 }
@@ -111,6 +120,7 @@ pub struct Found {
     pub postcode_match: bool,
     pub city_match: bool,
     pub country_match: Option<bool>,
+    pub address: AddressAgreement,
     pub weight: f64, // rounded to 4 places
 }
 
@@ -430,6 +440,12 @@ pub fn match_party(
     };
     let mut pairs = name_candidates(snapshot, q, policy);
     pairs.extend(geo_candidates(snapshot, q, policy));
+    if let Some(key) = q.address_key {
+        let posting = snapshot.postings.get(key);
+        if posting.len() <= policy.identifier_df_cap {
+            pairs.extend_from_slice(posting);
+        }
+    }
     pairs.extend(ids.iter().map(|h| h.0));
     pairs.extend(&areas);
     pairs.sort_unstable();
@@ -462,6 +478,25 @@ pub fn score_every_party(
     score_pairs(snapshot, q, policy, today, &everyone, &ids, &[], false)
 }
 
+/// How the query's street address compares with an incident party's (keyed street and house
+/// number, 0 unknown); it counts only in the same place (`same_place`: the same
+/// postcode or city, or points within the "far" distance), as many cities have a Main Street 1.
+fn address_agreement(
+    q: &PreparedParty,
+    street: u32,
+    house: u32,
+    same_place: bool,
+) -> AddressAgreement {
+    if q.street == 0 || street != q.street || !same_place {
+        return AddressAgreement::Unknown;
+    }
+    match (q.house, house) {
+        (0, _) | (_, 0) => AddressAgreement::SameStreet,
+        (a, b) if a != b => AddressAgreement::OtherNumber,
+        _ => AddressAgreement::Same,
+    }
+}
+
 /// The reported matches among `pairs` (ascending party ids); with `bounded`, pairs whose
 /// points cannot reach the report score are skipped unscored.
 #[allow(clippy::too_many_arguments)]
@@ -489,12 +524,20 @@ fn score_pairs(
             }
             None => f64::NAN,
         };
-        let mut address = 0.0;
-        if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
-            address += policy.postcode_weight;
+        let postcode_match = q.postcode != 0 && snapshot.party_postcode[p] == q.postcode;
+        let city_match = q.city != 0 && q.city == snapshot.party_city[p];
+        let address = address_agreement(
+            q,
+            snapshot.party_street[p],
+            snapshot.party_house[p],
+            postcode_match || city_match || distance <= policy.far_location_m,
+        );
+        let (address_alone, mut address_beside) = address_points(policy, address);
+        if postcode_match {
+            address_beside += policy.postcode_weight;
         }
-        if q.city != 0 && snapshot.party_city[p] == q.city {
-            address += policy.city_weight;
+        if city_match {
+            address_beside += policy.city_weight;
         }
         let r = row as usize;
         let weight = incident_weight(
@@ -506,7 +549,8 @@ fn score_pairs(
         let identifiers = ids.iter().find(|h| h.0 == party).map_or(0, |h| h.1);
         let in_area = areas.binary_search(&party).is_ok();
         let special = identifiers != 0 || in_area;
-        let bound = points_upper_bound(policy, similarity, distance, address) * weight;
+        let bound = points_upper_bound(policy, similarity, distance, address_alone, address_beside)
+            * weight;
         if bounded && !(special || bound >= report_points) {
             continue;
         }
@@ -519,8 +563,9 @@ fn score_pairs(
             identifiers,
             postcode_match: (q.postcode != 0 && incident_postcode != 0)
                 .then_some(q.postcode == incident_postcode),
-            city_match: q.city != 0 && q.city == snapshot.party_city[p],
+            city_match,
             country_match: (country != 0 && q.country != 0).then_some(country == q.country),
+            address,
         };
         let (points, reasons) = evidence_points(policy, &ev);
         let score = score_of(policy, points * weight);
@@ -542,6 +587,7 @@ fn score_pairs(
             postcode_match: ev.postcode_match == Some(true),
             city_match: ev.city_match,
             country_match: ev.country_match,
+            address,
             weight: py_round(weight, 4),
         });
     }

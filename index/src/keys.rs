@@ -23,6 +23,7 @@ pub const PHONE: u64 = 0x3F51_C0A7_6D28_E9B4;
 pub const EMAIL: u64 = 0x68A4_2E9F_B13C_705D;
 pub const DOMAIN: u64 = 0x1D7B_94E0_C6F2_5A38;
 pub const CELL: u64 = 0x52E6_0B3D_8A71_F4C9;
+pub const ADDRESS: u64 = 0x37C8_5E1F_A09D_6B24;
 const PLACE: u64 = 0x0F3A_92C5_7E1B_D486;
 
 pub const FULL_WEIGHT: f64 = 3.0;
@@ -128,6 +129,10 @@ pub fn index_name_keys(keying: &Keying, name: &NormalizedName, out: &mut Vec<u64
     out.push(keying.key(FULL, &whole_name(name)));
     for token in &name.core_tokens {
         index_token_keys(keying, token, out);
+    }
+    // "Shanghai Hongda" is found under "shanghaihongda" too: names get written run together.
+    for pair in name.core_tokens.windows(2) {
+        out.push(keying.key(TOKEN, &format!("{}{}", pair[0], pair[1])));
     }
 }
 
@@ -272,14 +277,117 @@ pub fn similarity(a: &str, b: &str) -> f64 {
 
 /// `similarity` of two name forms as bytes (ASCII after normalisation).
 pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
-    let spelled = spelling_similarity(a, b);
+    let mut spelled = spelling_similarity(a, b);
     if (BORDERLINE_LOW..PHONETIC_DISCOUNT).contains(&spelled) {
         let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
         let folded = PHONETIC_DISCOUNT
             * spelling_similarity(phonetic(&text(a)).as_bytes(), phonetic(&text(b)).as_bytes());
-        return spelled.max(folded);
+        spelled = spelled.max(folded);
+    }
+    if spelled < ALIGNED_CAP - EXTRA_TOKEN_COST {
+        spelled = spelled.max(aligned_similarity(a, b));
     }
     spelled
+}
+
+fn words_of(text: &[u8]) -> Vec<&[u8]> {
+    text.split(|&c| c == b' ')
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// An aligned name is never more than a strong match...
+const ALIGNED_CAP: f64 = 0.985;
+/// ...less for each given name, middle name or patronymic one side has and the other lacks...
+const EXTRA_TOKEN_COST: f64 = 0.03;
+/// ...and for each initial standing for a whole given name.
+const INITIAL_COST: f64 = 0.03;
+/// Two tokens are one word spelt differently from this ratio on.
+const SAME_TOKEN: f64 = 0.8;
+
+/// Names as people write them: with a given name more or fewer ("Hans Peter Müller" for
+/// "Hans Müller", a patronymic added) or an initial for a given name ("J. Smith"). The
+/// shorter name's first and last words meet the other's first and last (one name may be
+/// written surname first: "SIDOROV Ivan Petrovich" for "Ivan Sidorov"), its other words meet
+/// words in between: what comes and goes is a middle name, never a surname ("Glegoła Drgas"
+/// is not "Stefan Glegoła Drgas", nor "da Cunha" "da Cunha Machado"). An initial meets a word
+/// with its letter, and a whole word of three letters or more must agree. The longer name's
+/// unmatched words cost a little each. 0 when the names do not align.
+pub fn aligned_similarity(a: &[u8], b: &[u8]) -> f64 {
+    let (ta, tb) = (words_of(a), words_of(b));
+    let (short, long) = if ta.len() <= tb.len() {
+        (ta, tb)
+    } else {
+        (tb, ta)
+    };
+    if short.len() < 2 {
+        return 0.0;
+    }
+    let mut best: f64 = 0.0;
+    let mut long_rotated = long.clone();
+    long_rotated.rotate_left(1);
+    let mut short_rotated = short.clone();
+    short_rotated.rotate_left(1);
+    for (s, l) in [
+        (&short, &long),
+        (&short, &long_rotated),
+        (&short_rotated, &long),
+    ] {
+        best = best.max(aligned_in_order(s, l));
+    }
+    best
+}
+
+/// How a word of one name meets a word of the other: (score, by an initial), if it does.
+fn word_match(a: &[u8], b: &[u8]) -> Option<(f64, bool)> {
+    if a.len() == 1 || b.len() == 1 {
+        return (a[0] == b[0]).then_some((1.0, true));
+    }
+    let r = ratio(a, b) / 100.0;
+    (r >= SAME_TOKEN).then_some((r, false))
+}
+
+/// `aligned_similarity` for one order of each name: ends to ends, the rest in between.
+fn aligned_in_order(short: &[&[u8]], long: &[&[u8]]) -> f64 {
+    let (last_s, last_l) = (short.len() - 1, long.len() - 1);
+    let mut pairs = vec![(short[0], long[0]), (short[last_s], long[last_l])];
+    let mut used = vec![false; long.len()];
+    for token in &short[1..last_s] {
+        let mut best: Option<(usize, f64)> = None;
+        for i in 1..last_l {
+            if used[i] {
+                continue;
+            }
+            if let Some((score, _)) = word_match(token, long[i]) {
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((i, score));
+                }
+            }
+        }
+        let Some((i, _)) = best else {
+            return 0.0;
+        };
+        used[i] = true;
+        pairs.push((token, long[i]));
+    }
+    let (mut total, mut initials, mut words) = (0.0, 0usize, 0usize);
+    for (a, b) in &pairs {
+        let Some((score, initial)) = word_match(a, b) else {
+            return 0.0;
+        };
+        total += score;
+        if initial {
+            initials += 1;
+        } else if a.len() >= 3 {
+            words += 1;
+        }
+    }
+    if words == 0 {
+        return 0.0;
+    }
+    let extra = (long.len() - short.len()) as f64;
+    let mean = total / short.len() as f64;
+    (ALIGNED_CAP * mean - EXTRA_TOKEN_COST * extra - INITIAL_COST * initials as f64).max(0.0)
 }
 
 #[cfg(test)]
@@ -302,6 +410,35 @@ mod tests {
         assert_eq!(similarity("ivanova natalya", "natalya ivanova"), 1.0);
         assert_eq!(similarity("shang hai hong da", "shanghai hongda"), 1.0);
         assert!(similarity("hongda", "weida") < 0.8);
+    }
+
+    #[test]
+    fn names_with_a_given_name_more_or_an_initial_align() {
+        let middle = similarity("hans peter muller", "hans muller");
+        assert!((0.95..0.96).contains(&middle), "{middle}");
+        let initial = similarity("j smith", "john smith");
+        assert!((0.95..0.96).contains(&initial), "{initial}");
+        assert!(similarity("j smith", "karl smith") < 0.8);
+        // a whole word must agree, not only initials
+        assert_eq!(aligned_similarity(b"j k", b"john karl smith"), 0.0);
+        assert_eq!(aligned_similarity(b"smith", b"john smith"), 0.0);
+        assert_eq!(aligned_similarity(b"anna weber", b"hans muller"), 0.0);
+        assert_eq!(
+            aligned_similarity(b"glegola drgas", b"stefan glegola drgas"),
+            0.0
+        );
+        assert_eq!(aligned_similarity(b"da cunha", b"da cunha machado"), 0.0);
+        assert!(aligned_similarity(b"ivan sidorov", b"sidorov ivan petrovich") > 0.9);
+        assert!(aligned_similarity(b"sidorov ivan", b"ivan petrovich sidorov") > 0.9);
+    }
+
+    #[test]
+    fn names_written_together_are_found() {
+        let k = keying();
+        let record = normalize_name("Shanghai Hongda Chemical");
+        let mut indexed = Vec::new();
+        index_name_keys(&k, &record, &mut indexed);
+        assert!(indexed.contains(&k.key(TOKEN, "shanghaihongda")));
     }
 
     #[test]

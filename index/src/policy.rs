@@ -28,6 +28,10 @@ pub struct Policy {
     pub domain_weight: f64,
     pub postcode_weight: f64,
     pub city_weight: f64,
+    pub address_weight: f64,
+    pub street_weight: f64,
+    pub other_number_factor: f64,
+    pub drift_scale_m: f64,
     pub country_mismatch_factor: f64,
     pub postcode_mismatch_factor: f64,
     pub far_location_m: f64,
@@ -79,13 +83,14 @@ impl Policy {
 #[cfg(test)]
 pub fn default_policy() -> Policy {
     Policy::from_json(
-        r#"{"version": "default-2026.11", "name_weight": 120.0, "name_floor": 0.8,
+        r#"{"version": "default-2026.12", "name_weight": 120.0, "name_floor": 0.8,
         "name_exponent": 1.5, "name_partial": 0.82, "name_strong": 0.9, "name_exact": 0.99,
         "near_radius_m": 300.0, "near_weight": 45.0, "near_scale_m": 250.0,
         "building_weight": 70.0, "building_scale_m": 25.0, "same_building_m": 25.0,
         "area_weight": 60.0, "combination_weight": 0.9, "phone_weight": 130.0,
         "email_weight": 130.0, "domain_weight": 60.0, "postcode_weight": 16.0,
-        "city_weight": 4.0, "country_mismatch_factor": 0.6, "postcode_mismatch_factor": 0.85,
+        "city_weight": 4.0, "address_weight": 50.0, "street_weight": 8.0,
+        "other_number_factor": 0.5, "drift_scale_m": 700.0, "country_mismatch_factor": 0.6, "postcode_mismatch_factor": 0.85,
         "far_location_m": 2000.0, "far_location_factor": 0.85,
         "kind_weights": [1.0, 0.9, 1.0, 0.95, 0.8],
         "substance_weights": [1.0, 1.0, 0.95, 0.95, 0.95, 0.9, 0.95, 0.9, 0.95, 0.9, 1.0, 0.95, 0.9, 0.9],

@@ -18,10 +18,13 @@ pub enum ReasonCode {
     PostcodeMismatch,
     LocationFar,
     MultipleIncidents,
+    AddressSame,
+    AddressSameStreet,
+    AddressOtherNumber,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 15] = [
+    pub const ALL: [ReasonCode; 18] = [
         ReasonCode::NameExact,
         ReasonCode::NameStrong,
         ReasonCode::NamePartial,
@@ -37,6 +40,9 @@ impl ReasonCode {
         ReasonCode::PostcodeMismatch,
         ReasonCode::LocationFar,
         ReasonCode::MultipleIncidents,
+        ReasonCode::AddressSame,
+        ReasonCode::AddressSameStreet,
+        ReasonCode::AddressOtherNumber,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +62,9 @@ impl ReasonCode {
             ReasonCode::PostcodeMismatch => "POSTCODE_MISMATCH",
             ReasonCode::LocationFar => "LOCATION_FAR",
             ReasonCode::MultipleIncidents => "MULTIPLE_INCIDENTS",
+            ReasonCode::AddressSame => "ADDRESS_SAME",
+            ReasonCode::AddressSameStreet => "ADDRESS_SAME_STREET",
+            ReasonCode::AddressOtherNumber => "ADDRESS_OTHER_NUMBER",
         }
     }
 

@@ -26,6 +26,20 @@ impl Stoplight {
     }
 }
 
+/// How two street addresses compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressAgreement {
+    /// One side has no street, or the streets differ.
+    #[default]
+    Unknown,
+    /// The same street, a house number on one side only.
+    SameStreet,
+    /// The same street, other house numbers: another building.
+    OtherNumber,
+    /// The same street and house number in the same place.
+    Same,
+}
+
 /// What one (query party, incident party) pair has in common.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairEvidence {
@@ -38,6 +52,7 @@ pub struct PairEvidence {
     pub postcode_match: Option<bool>,
     pub city_match: bool,
     pub country_match: Option<bool>,
+    pub address: AddressAgreement,
 }
 
 /// How much an incident counts: kind, substance class and recency (with a floor).
@@ -64,10 +79,37 @@ fn near_factor(policy: &Policy, distance_m: Option<f64>) -> f64 {
     }
 }
 
+/// How much a name match gains from the distance to the incident's point: a curve that
+/// reaches past the "near" radius, since two geocoders place one address hundreds of metres
+/// apart in a city; nothing from the "far" distance on.
+fn drift_factor(policy: &Policy, distance_m: f64) -> f64 {
+    if distance_m <= policy.far_location_m {
+        (-((distance_m / policy.drift_scale_m).powi(2))).exp()
+    } else {
+        0.0 // and for NaN (no location)
+    }
+}
+
+/// Points for the street address on its own (`Same`) and beside other evidence (`SameStreet`).
+pub fn address_points(policy: &Policy, address: AddressAgreement) -> (f64, f64) {
+    match address {
+        AddressAgreement::Same => (policy.address_weight, 0.0),
+        AddressAgreement::SameStreet => (0.0, policy.street_weight),
+        _ => (0.0, 0.0),
+    }
+}
+
 /// The most points a candidate can get from its name similarity, distance (NaN: no location)
-/// and address agreement, before identifiers and areas: a candidate whose bound stays below
-/// the report score needs no scoring at all.
-pub fn points_upper_bound(policy: &Policy, similarity: f64, distance_m: f64, address: f64) -> f64 {
+/// and address agreement (`alone`: points that count on their own; `beside`: points that
+/// count only beside others), before identifiers and areas: a candidate whose bound stays
+/// below the report score needs no scoring at all.
+pub fn points_upper_bound(
+    policy: &Policy,
+    similarity: f64,
+    distance_m: f64,
+    alone: f64,
+    beside: f64,
+) -> f64 {
     let within = distance_m <= policy.near_radius_m; // false for NaN
     let d = if within { distance_m } else { 0.0 };
     let near = if within {
@@ -82,9 +124,10 @@ pub fn points_upper_bound(policy: &Policy, similarity: f64, distance_m: f64, add
     };
     let names = name_points(policy, similarity);
     let geo = policy.near_weight * near + policy.building_weight * building;
-    let bound = names * (1.0 + policy.combination_weight * near) + geo;
+    let bound =
+        names * (1.0 + policy.combination_weight * drift_factor(policy, distance_m)) + geo + alone;
     if bound > 0.0 {
-        bound + address
+        bound + beside
     } else {
         0.0
     }
@@ -102,7 +145,8 @@ pub fn evidence_points(policy: &Policy, ev: &PairEvidence) -> (f64, Reasons) {
         reasons.push(ReasonCode::NamePartial);
     }
 
-    let mut near = near_factor(policy, ev.distance_m);
+    let near = near_factor(policy, ev.distance_m);
+    let mut drift = ev.distance_m.map_or(0.0, |d| drift_factor(policy, d));
     let mut geo = 0.0;
     if near > 0.0 {
         if let Some(d) = ev.distance_m {
@@ -115,10 +159,18 @@ pub fn evidence_points(policy: &Policy, ev: &PairEvidence) -> (f64, Reasons) {
             });
         }
     }
+    if ev.address == AddressAgreement::OtherNumber {
+        geo *= policy.other_number_factor; // a neighbour, not the premises
+        reasons.push(ReasonCode::AddressOtherNumber);
+    }
     if ev.in_area {
         geo = f64::max(geo, policy.area_weight);
-        near = 1.0;
+        drift = 1.0;
         reasons.push(ReasonCode::GeoInArea);
+    }
+    let (address_alone, address_beside) = address_points(policy, ev.address);
+    if address_alone > 0.0 {
+        reasons.push(ReasonCode::AddressSame);
     }
 
     let mut identifiers = 0.0;
@@ -137,8 +189,13 @@ pub fn evidence_points(policy: &Policy, ev: &PairEvidence) -> (f64, Reasons) {
         names *= disagreement_factor(policy, ev, &mut reasons);
     }
 
-    let mut points = names + geo + identifiers + policy.combination_weight * names * near;
-    if points > 0.0 && (names > 0.0 || geo > 0.0) {
+    let mut points =
+        names + geo + identifiers + address_alone + policy.combination_weight * names * drift;
+    if points > 0.0 && (names > 0.0 || geo > 0.0 || address_alone > 0.0) {
+        if address_beside > 0.0 {
+            points += address_beside;
+            reasons.push(ReasonCode::AddressSameStreet);
+        }
         if ev.postcode_match == Some(true) {
             points += policy.postcode_weight;
             reasons.push(ReasonCode::PostcodeMatch);
@@ -224,6 +281,7 @@ mod tests {
             postcode_match: None,
             city_match: false,
             country_match: None,
+            address: AddressAgreement::Unknown,
         }
     }
 
@@ -350,11 +408,46 @@ mod tests {
                 ReasonCode::CityMatch
             ]
         );
-        // beyond "near", short of "far": neither agreement nor disagreement
-        assert_eq!(score(&at(0.95, Some(1000.0))), score(&evidence(0.95)));
+        // beyond "near", short of "far": geocoders disagree that much, so the name still gains
+        // from the point, less the farther it is
+        assert!(score(&at(0.95, Some(1000.0))) > score(&evidence(0.95)));
+        assert!(score(&at(0.95, Some(600.0))) > score(&at(0.95, Some(1000.0))));
         let mut near_moved = at(0.95, Some(40.0));
         near_moved.postcode_match = Some(false);
         assert_eq!(score(&near_moved), score(&at(0.95, Some(40.0))));
+    }
+
+    #[test]
+    fn the_same_address_alerts_under_any_name_and_a_neighbour_does_not() {
+        let p = default_policy();
+        let mut same = evidence(0.0);
+        same.address = AddressAgreement::Same;
+        same.city_match = true;
+        assert_eq!(light(&same), Stoplight::Amber);
+        assert!(evidence_points(&p, &same)
+            .1
+            .as_slice()
+            .contains(&ReasonCode::AddressSame));
+        let mut near = same.clone();
+        near.distance_m = Some(150.0);
+        assert!(score(&near) > score(&same));
+        // a few doors down the same street, at the same postcode
+        let mut neighbour = at(0.0, Some(60.0));
+        neighbour.address = AddressAgreement::OtherNumber;
+        neighbour.postcode_match = Some(true);
+        neighbour.city_match = true;
+        assert_eq!(light(&neighbour), Stoplight::Green);
+        let mut unknown = neighbour.clone();
+        unknown.address = AddressAgreement::Unknown;
+        assert!(score(&unknown) > score(&neighbour));
+        // the same street without a number adds a little beside a name, nothing alone
+        let mut street = evidence(0.9);
+        let before = score(&street);
+        street.address = AddressAgreement::SameStreet;
+        assert!(score(&street) > before);
+        let mut street_alone = evidence(0.0);
+        street_alone.address = AddressAgreement::SameStreet;
+        assert_eq!(score(&street_alone), 0.0);
     }
 
     #[test]
@@ -408,7 +501,7 @@ mod tests {
             let mut ev = evidence(sim);
             ev.distance_m = located.then_some(d);
             let (points, _) = evidence_points(&p, &ev);
-            let bound = points_upper_bound(&p, sim, if located { d } else { f64::NAN }, p.postcode_weight + p.city_weight);
+            let bound = points_upper_bound(&p, sim, if located { d } else { f64::NAN }, 0.0, p.postcode_weight + p.city_weight);
             prop_assert!(points <= bound + 1e-9);
         }
 

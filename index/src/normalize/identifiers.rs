@@ -350,8 +350,37 @@ fn is_international_phone(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b" ().-".contains(b))
 }
 
+/// Letters written for the digits they look like ("+49 l5l2 O456"), in text that is
+/// otherwise a phone number; None when it is not.
+fn digits_for_lookalikes(raw: &str) -> Option<String> {
+    let mut digits = 0;
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let d = match c {
+            'O' | 'o' | 'О' | 'о' => '0',
+            'I' | 'l' | '|' | 'І' | 'і' => '1',
+            _ => c,
+        };
+        if d.is_ascii_digit() {
+            digits += 1;
+        } else if !" +().-/".contains(d) {
+            return None;
+        }
+        out.push(d);
+    }
+    (digits >= 6).then_some(out)
+}
+
 /// E.164 form of a phone number, using the party's country for national formats.
 pub fn canonical_phone(raw: &str, country_code: &str) -> Option<String> {
+    let lookalikes = raw.contains(|c: char| c.is_alphabetic() || c == '|');
+    let fixed;
+    let raw = if lookalikes {
+        fixed = digits_for_lookalikes(raw)?;
+        fixed.as_str()
+    } else {
+        raw
+    };
     let text = py_strip(raw).replace("(0)", "");
     if is_international_phone(&text) {
         let digits: String = text.chars().filter(|c| !" ().-".contains(*c)).collect();
@@ -382,9 +411,30 @@ pub fn canonical_phone(raw: &str, country_code: &str) -> Option<String> {
     Some(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-/// Lower-cased address without sub-address tag: "Sales+Q3@Ex.COM" → "sales@ex.com".
+/// Lower-cased address without sub-address tag: "Sales+Q3@Ex.COM" → "sales@ex.com"; as
+/// written in a link or a header ("mailto:a@ex.com", "<a@ex.com>") too, and with letters of
+/// other scripts that look like Latin ones (a Cyrillic "е") read as those.
 pub fn canonical_email(raw: &str) -> Option<String> {
     let text = py_strip(raw).to_lowercase();
+    let text = text.trim_matches(|c| "<>()[]\"'".contains(c));
+    let text = text.strip_prefix("mailto:").unwrap_or(text).trim();
+    let folded;
+    let text = match text.rsplit_once('@') {
+        Some((local, domain)) if !text.is_ascii() => {
+            // a mixed-script domain label is a look-alike; a wholly non-Latin one is an IDN
+            let mixed = domain.split('.').any(|label| {
+                !label.is_ascii() && label.contains(|c: char| c.is_ascii_alphabetic())
+            });
+            let domain = if mixed {
+                any_ascii::any_ascii(domain)
+            } else {
+                domain.to_owned()
+            };
+            folded = format!("{}@{domain}", any_ascii::any_ascii(local).to_lowercase());
+            folded.as_str()
+        }
+        _ => text,
+    };
     let (local, domain) = text.rsplit_once('@')?;
     if local.is_empty() || !domain.contains('.') || text.contains(' ') {
         return None;

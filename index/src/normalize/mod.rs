@@ -11,11 +11,13 @@
 //! Python `str` semantics are kept: lengths count characters, and `\w` is Python's Unicode
 //! notion (see [`is_py_word`]).
 
+mod address;
 mod identifiers;
 mod legal_forms;
 mod near_words;
 #[cfg(test)]
 mod tests;
+mod titles;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -24,6 +26,7 @@ use any_ascii::{any_ascii, any_ascii_char};
 use regex::Regex;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
+pub use address::{parse_address, StreetAddress};
 pub use identifiers::{canonical_domain, canonical_email, canonical_phone};
 use legal_forms::{
     GENERIC_CANONICAL, LATIN_LEGAL_PREFIXES, LATIN_LEGAL_PREFIX_PHRASES, LATIN_LEGAL_SUFFIXES,
@@ -564,12 +567,22 @@ pub fn normalize_name(raw: &str) -> NormalizedName {
             _ => t,
         })
         .collect();
-    let mut tokens = strip_legal_forms(tokens);
+    let mut tokens = strip_legal_forms(titles::strip_titles(tokens));
     if let Some(last) = tokens.last_mut() {
         strip_glued_legal_form(last);
     }
-    if tokens.len() > 1 {
-        tokens = retain_or_all(tokens, |t| !LEGAL_TOKENS_ANYWHERE.contains(t));
+    // Titles, legal forms at either end and legal forms anywhere can each uncover another
+    // ("Dr. OOO Ivanov", "d.o.o. AO X"): strip until nothing changes, so that normalising a
+    // normalised name changes nothing.
+    loop {
+        let before = tokens.len();
+        if tokens.len() > 1 {
+            tokens = retain_or_all(tokens, |t| !LEGAL_TOKENS_ANYWHERE.contains(t));
+        }
+        tokens = strip_legal_forms(titles::strip_titles(tokens));
+        if tokens.len() == before {
+            break;
+        }
     }
     let tokens: Vec<String> = tokens
         .into_iter()
@@ -584,8 +597,14 @@ pub fn normalize_name(raw: &str) -> NormalizedName {
         .cloned()
         .collect();
     if core.len() > 2 {
-        // middle initials: "John M. Le"
-        core.retain(|t| t.len() > 1 || t.bytes().all(|b| b.is_ascii_digit()));
+        // middle initials: "John M. Le"; a first or last one stands for a given name
+        // ("A. Morris O'Brien") and stays
+        let last = core.len() - 1;
+        let mut at = 0;
+        core.retain(|t| {
+            at += 1;
+            at == 1 || at == last + 1 || t.len() > 1 || t.bytes().all(|b| b.is_ascii_digit())
+        });
     }
     if core.is_empty() {
         core = tokens.clone();

@@ -236,3 +236,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_legal_form_uncovered_by_another_goes_in_one_pass() {
+    let once = normalize_name("d.o.o.ȺООО ");
+    assert_eq!(normalize_name(&once.full).full, once.full);
+}
+
+#[test]
+fn identifiers_as_smugglers_write_them() {
+    let plain = canonical_email("sales@hongda-chem.com");
+    for written in [
+        "mailto:sales@hongda-chem.com",
+        "<Sales@Hongda-Chem.com>",
+        "s\u{0430}les@hongd\u{0430}-chem.com",
+    ] {
+        assert_eq!(canonical_email(written), plain, "{written}");
+    }
+    assert_eq!(
+        canonical_email("имя@почта.рф"),
+        canonical_email("imya@почта.рф")
+    );
+    let phone = canonical_phone("+86 21 5555 0188", "");
+    assert_eq!(canonical_phone("+86 2l 5555 O188", ""), phone);
+    assert_eq!(canonical_phone("021 5555 0188", "CN"), phone);
+    assert_eq!(canonical_phone("call me", "CN"), None);
+}

@@ -42,7 +42,7 @@ use crate::model::{Channel, IncidentKind, PartyRole, SubstanceClass};
 
 pub const MAGIC: [u8; 8] = *b"PFSNAP\0\0";
 /// The layout above; a change to it is a new version.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// FNV-1a 64 of the crate's sources and Cargo.lock (build.rs): a file written by other code
 /// may hold other keys (normalisation changed), so it is refused.
 pub const CODE_FINGERPRINT: &str = env!("PREFLIGHT_CODE_FINGERPRINT");
@@ -220,6 +220,8 @@ fn columns_of(s: &Snapshot) -> Vec<(&'static str, Values<'_>)> {
         ("party_country", U16(&s.party_country)),
         ("party_postcode", U32(&s.party_postcode)),
         ("party_city", U32(&s.party_city)),
+        ("party_street", U32(&s.party_street)),
+        ("party_house", U32(&s.party_house)),
         ("party_names.blob", U8(&s.party_names.blob)),
         ("party_names.offsets", U64(&s.party_names.offsets)),
         ("postings.keys", U64(&s.postings.keys)),
@@ -549,6 +551,8 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     let party_country = columns.next::<u16>("party_country", Some(c.parties))?;
     let party_postcode = columns.next::<u32>("party_postcode", Some(c.parties))?;
     let party_city = columns.next::<u32>("party_city", Some(c.parties))?;
+    let party_street = columns.next::<u32>("party_street", Some(c.parties))?;
+    let party_house = columns.next::<u32>("party_house", Some(c.parties))?;
     let party_names = columns.strings("party_names", c.parties)?;
     let postings = Postings::new(
         columns.next::<u64>("postings.keys", Some(c.keys))?,
@@ -622,6 +626,8 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         party_country,
         party_postcode,
         party_city,
+        party_street,
+        party_house,
         party_names,
         postings,
         cells,

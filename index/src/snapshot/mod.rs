@@ -14,7 +14,7 @@ use crate::keys::{self, Keying};
 use crate::model::{Incident, IncidentStatus, Party};
 use crate::normalize::{
     canonical_domain, canonical_email, canonical_phone, normalize_name, normalize_place,
-    normalize_postcode,
+    normalize_postcode, parse_address,
 };
 use crate::reasons::Identifier;
 
@@ -193,6 +193,39 @@ pub fn identifiers_of(party: &Party) -> Vec<(Identifier, String)> {
     found
 }
 
+/// Where a party is, as keys: postcode, city, street and house number (0: unknown), and the
+/// key its full street address is filed under in the postings (with its country), when it
+/// has both a street and a number.
+pub struct PartyPlace {
+    pub postcode: u32,
+    pub city: u32,
+    pub street: u32,
+    pub house: u32,
+    pub address_key: Option<u64>,
+}
+
+impl PartyPlace {
+    pub fn of(keying: &Keying, party: &Party) -> Self {
+        let postcode = normalize_postcode(&party.postcode);
+        let city = normalize_place(&party.city);
+        let address = parse_address(&party.address_lines, &postcode, &city);
+        let address_key = (!address.street.is_empty() && !address.number.is_empty()).then(|| {
+            let full = format!(
+                "{}|{}|{}",
+                party.country_code, address.street, address.number
+            );
+            keying.key(keys::ADDRESS, &full)
+        });
+        PartyPlace {
+            postcode: keying.place(&postcode),
+            city: keying.place(&city),
+            street: keying.place(&address.street),
+            house: keying.place(&address.number),
+            address_key,
+        }
+    }
+}
+
 /// One incident party prepared for the columns, built in parallel.
 struct PartyRow {
     role: u8,
@@ -201,6 +234,8 @@ struct PartyRow {
     country: u16,
     postcode: u32,
     city: u32,
+    street: u32,
+    house: u32,
     names: String,
     keys: Vec<u64>,
     area: Option<Vec<[f64; 2]>>,
@@ -223,6 +258,8 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
     for (kind, value) in identifiers_of(party) {
         keys.push(keying.key(kind.family(), &value));
     }
+    let place = PartyPlace::of(keying, party);
+    keys.extend(place.address_key);
     let (lat, lon) = match party.location {
         Some(loc) => (loc.lat, loc.lon),
         None => (f64::NAN, f64::NAN),
@@ -234,8 +271,10 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
         lat,
         lon,
         country: country_code(&party.country_code),
-        postcode: keying.place(&normalize_postcode(&party.postcode)),
-        city: keying.place(&normalize_place(&party.city)),
+        postcode: place.postcode,
+        city: place.city,
+        street: place.street,
+        house: place.house,
         names,
         keys,
         area: party
@@ -304,6 +343,9 @@ pub struct Snapshot {
     pub party_country: Column<u16>,
     pub party_postcode: Column<u32>,
     pub party_city: Column<u32>,
+    /// Keyed street name and house number (0: unknown), compared for address agreement.
+    pub party_street: Column<u32>,
+    pub party_house: Column<u32>,
     pub party_names: PackedStrings,
     pub postings: Postings,
     /// Located parties by H3 cell, each with its point in fixed point (1e-7 degrees, about a
@@ -352,6 +394,8 @@ impl Snapshot {
         let mut party_country = Vec::with_capacity(party_total);
         let mut party_postcode = Vec::with_capacity(party_total);
         let mut party_city = Vec::with_capacity(party_total);
+        let mut party_street = Vec::with_capacity(party_total);
+        let mut party_house = Vec::with_capacity(party_total);
         let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
         let mut located: Vec<(u64, u32, i32, i32)> = Vec::new();
@@ -385,6 +429,8 @@ impl Snapshot {
                 party_country.push(party.country);
                 party_postcode.push(party.postcode);
                 party_city.push(party.city);
+                party_street.push(party.street);
+                party_house.push(party.house);
                 party_names.push(&party.names);
                 pairs.extend(party.keys.iter().map(|&k| (k, pid)));
                 if let Some(cell) = geo::cell_of(party.lat, party.lon) {
@@ -421,6 +467,8 @@ impl Snapshot {
             party_country: party_country.into(),
             party_postcode: party_postcode.into(),
             party_city: party_city.into(),
+            party_street: party_street.into(),
+            party_house: party_house.into(),
             party_names,
             postings: Postings::build(pairs),
             cells,
@@ -456,7 +504,7 @@ impl Snapshot {
     /// Bytes held in the snapshot's columns (the R-tree included).
     pub fn nbytes(&self) -> usize {
         let per_row = 8 + 4 + 8 + 1 + 1 + 1 + 4 + 2 + 4;
-        let per_party = 4 + 1 + 8 + 8 + 2 + 4 + 4;
+        let per_party = 4 + 1 + 8 + 8 + 2 + 4 + 4 + 4 + 4;
         self.incident_count() * per_row
             + self.party_count() * per_party
             + self.incident_ids.nbytes()
