@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from index.model import s10_check_digit
 from index.synthetic import Generator
-from service.cli import main
+from preflight.v1 import preflight_pb2 as pb
+from service.cli import index_warnings, main
 from service.codec import CSV_COLUMNS, incident_to_dict
 from service.manifest import INPUT_COLUMNS
 from service.rpc.server import Running, start_server
@@ -303,3 +304,30 @@ def test_cli_failures_are_one_line_with_an_exit_status(
     assert stranger.exit_code == 2 and "only sent over TLS" in _one_line(stranger.output)
     debug = runner.invoke(main, ["--debug", "screen", "--target", nobody, "--name", "X"])
     assert debug.exit_code != 0 and isinstance(debug.exception, grpc.RpcError)
+
+
+def test_an_empty_or_stale_index_is_visible_in_screen_and_status(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "empty.sqlite").close()
+    settings = load_settings(environ={}, overrides={
+        "store_url": f"sqlite:///{tmp_path / 'empty.sqlite'}", "listen": "127.0.0.1:0",
+        "allow_plaintext": 1, "allow_empty_index": 1})  # fmt: skip
+    running = start_server(settings)
+    target = f"127.0.0.1:{running.port}"
+    runner = CliRunner()
+    try:
+        assert running.holder.wait_loaded(30)
+        shown = runner.invoke(main, ["screen", "--target", target, "--name", "Anyone"])
+        assert shown.exit_code == 0 and "GREEN" in shown.stdout
+        assert "the server's index holds no incidents: this verdict means nothing" in shown.stderr
+        status = runner.invoke(main, ["status", "--target", target])
+        assert orjson.loads(status.stdout)["incidents"] == "0"
+        assert "warning: the index holds no incidents" in status.stderr
+    finally:
+        running.stop(1.0)
+    stale = pb.IndexStatus(loaded=True, incidents=10, store_reachable=False,
+                           last_error="connection refused", staleness_seconds=600.0)  # fmt: skip
+    assert index_warnings(stale) == [
+        "the store is unreachable: connection refused",
+        "the change feed was last read 600 s ago: recent incidents may be missing",
+    ]
+    assert index_warnings(pb.IndexStatus(loaded=True, incidents=10, store_reachable=True)) == []
