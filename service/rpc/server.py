@@ -194,8 +194,8 @@ def verdict_observer(metrics: ServerMetrics | None, audit: AuditLog | None) -> S
     return observe
 
 
-# How often health follows the index: closely until it serves (a caller that saw the index
-# load should find health SERVING), then at leisure.
+# How often health follows the index: closely until the first load (a caller that saw the
+# index load should find health SERVING), then at leisure.
 HEALTH_CHECK_INTERVAL_S = (0.005, 0.1)
 
 
@@ -226,7 +226,7 @@ def _track_health(
             elif status.loaded:
                 log.warning("index empty: not serving", extra={"port": port})
             serving = ready
-        holder.wait_stopped(HEALTH_CHECK_INTERVAL_S[ready])
+        holder.wait_stopped(HEALTH_CHECK_INTERVAL_S[status.loaded])
 
 
 def start_server(
