@@ -100,8 +100,10 @@ def explain(
     filled them, so a bad field is named as the person typed it."""
     if isinstance(exc, CommandFailed):
         return exc
-    if isinstance(exc, click.ClickException):  # a usage error: a flag or argument
+    if isinstance(exc, click.UsageError):  # a flag or an argument
         return CommandFailed(exc.format_message(), EXIT_BAD_INPUT)
+    if isinstance(exc, click.ClickException):
+        return CommandFailed(exc.format_message(), exc.exit_code)
     if isinstance(exc, grpc.RpcError):
         return rpc_failure(exc, target, flags or {})
     if isinstance(exc, SettingsError):
