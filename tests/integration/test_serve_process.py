@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from click.testing import CliRunner
 
 from index.synthetic import Generator
@@ -196,16 +197,20 @@ def test_a_callers_rate_limit_holds_across_worker_processes(tmp_path: Path) -> N
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 20, codes
 
 
-def _serve_until_exit(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`preflight serve ARGS` expected to refuse: its exit within a minute (a serve that
-    starts instead never exits, and the timeout fails the test)."""
+def _serve_until_exit(*args: str) -> subprocess.CompletedProcess[str]:
+    """`preflight serve ARGS` expected to refuse: its exit within a minute. A serve that starts
+    instead never exits: it and its workers are killed, and the test fails."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFLIGHT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--allow-plaintext", *args],
-        check=False, capture_output=True, text=True, timeout=60, env=environ | (env or {}),
-    )  # fmt: skip
+    command = [sys.executable, "-m", "service", "serve", "--allow-plaintext", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=environ, start_new_session=True)  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"serve started instead of refusing: {command}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def test_serve_without_a_store_refuses_to_start(tmp_path: Path) -> None:
