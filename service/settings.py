@@ -77,7 +77,9 @@ class Settings:
         200_000, "Audit records buffered for the writer; beyond it they are dropped (counted)."
     )
     metrics_listen: str = _setting(
-        "127.0.0.1:9464", "Prometheus `/metrics` listen address (host:port); empty = none."
+        "127.0.0.1:9464",
+        "Prometheus `/metrics` listen address (host:port); empty = none. HTTPS when TLS is on, "
+        "and a client certificate of the client CA required under mTLS.",
     )
     metrics_dir: str = _setting(
         "", "Folder for the workers' metric files; empty = a fresh temporary folder per run."
