@@ -10,258 +10,88 @@ use any_ascii::any_ascii;
 use super::{is_cjk, nfkc, phonetic, FastSet};
 
 /// Street-type words, dropped from the street's name (any-ascii of other scripts).
+#[rustfmt::skip]
 const STREET_TYPES: &[&str] = &[
     // English
-    "street",
-    "st",
-    "avenue",
-    "ave",
-    "av",
-    "road",
-    "rd",
-    "boulevard",
-    "blvd",
-    "lane",
-    "ln",
-    "drive",
-    "dr",
-    "court",
-    "ct",
-    "place",
-    "pl",
-    "square",
-    "sq",
-    "way",
-    "terrace",
-    "ter",
-    "highway",
-    "hwy",
-    "crescent",
-    "cres",
-    "close",
-    "parade",
-    "circle",
-    "cir",
-    "park",
-    "grove",
+    "street", "st", "avenue", "ave", "av", "road", "rd", "boulevard", "blvd", "lane", "ln",
+    "drive", "dr", "court", "ct", "place", "pl", "square", "sq", "way", "terrace", "ter",
+    "highway", "hwy", "crescent", "cres", "close", "parade", "circle", "cir", "park", "grove",
     // German, Dutch
-    "strasse",
-    "str",
-    "strase",
-    "gasse",
-    "weg",
-    "platz",
-    "allee",
-    "ring",
-    "damm",
-    "ufer",
-    "chaussee",
-    "straat",
-    "laan",
-    "plein",
-    "gracht",
-    "kade",
-    "singel",
-    "dijk",
-    "hof",
+    "strasse", "str", "strase", "gasse", "weg", "platz", "allee", "ring", "damm", "ufer",
+    "chaussee", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk", "hof",
     // French, Italian, Spanish, Portuguese
-    "rue",
-    "r",
-    "chemin",
-    "allee",
-    "impasse",
-    "quai",
-    "bd",
-    "bld",
-    "via",
-    "viale",
-    "piazza",
-    "pza",
-    "largo",
-    "corso",
-    "strada",
-    "vicolo",
-    "contrada",
-    "calle",
-    "c",
-    "cl",
-    "avenida",
-    "avda",
-    "camino",
-    "carrera",
-    "cra",
-    "kr",
-    "carretera",
-    "paseo",
-    "plaza",
-    "pasaje",
-    "callejon",
-    "rua",
-    "travessa",
-    "tv",
-    "praca",
-    "estrada",
-    "rodovia",
-    "alameda",
-    "setor",
+    "rue", "r", "chemin", "impasse", "quai", "bd", "bld", "via", "viale", "piazza", "pza",
+    "largo", "corso", "strada", "vicolo", "contrada", "calle", "c", "cl", "avenida", "avda",
+    "camino", "carrera", "cra", "kr", "carretera", "paseo", "plaza", "pasaje", "callejon", "rua",
+    "travessa", "tv", "praca", "estrada", "rodovia", "alameda", "setor",
     // Slavic (Latin and any-ascii of Cyrillic)
-    "ulitsa",
-    "ul",
-    "ulica",
-    "ulice",
-    "aleja",
-    "al",
-    "pereulok",
-    "per",
-    "prospekt",
-    "prosp",
-    "pr",
-    "shosse",
-    "sh",
-    "naberezhnaya",
-    "nab",
-    "ploshchad",
-    "pl",
-    "bulvar",
-    "bul",
-    "proezd",
-    "alleya",
-    "all",
-    "vulitsya",
-    "vulytsia",
-    "vulitsa",
-    "vul",
-    "ulitsya",
-    "trg",
-    "namesti",
-    "nam",
-    "cesta",
+    "ulitsa", "ul", "ulica", "ulice", "aleja", "al", "pereulok", "per", "prospekt", "prosp", "pr",
+    "shosse", "sh", "naberezhnaya", "nab", "ploshchad", "bulvar", "bul", "proezd", "alleya",
+    "all", "vulitsya", "vulytsia", "vulitsa", "vul", "ulitsya", "trg", "namesti", "nam", "cesta",
     // Turkish, Greek, Persian
-    "sokak",
-    "sok",
-    "sokagi",
-    "cadde",
-    "caddesi",
-    "cad",
-    "bulvari",
-    "odos",
-    "leoforos",
-    "khyabn",
-    "kwche",
-    "jadh",
-    // Chinese, Korean (any-ascii syllables), South-East Asian
-    "lu",
-    "jie",
-    "dao",
-    "xiang",
-    "nong",
-    "duan",
-    "ro",
-    "gil",
-    "daero",
-    "jalan",
-    "jl",
-    "jln",
-    "duong",
-    "pho",
-    "hem",
-    "ngo",
-    "thanon",
-    "th",
-    "soi",
-    "marg",
-    "chowk",
-    "nagar",
+    "sokak", "sok", "sokagi", "cadde", "caddesi", "cad", "bulvari", "odos", "leoforos", "khyabn",
+    "kwche", "jadh",
+    // Chinese, Korean (any-ascii syllables), South and South-East Asian
+    "lu", "jie", "dao", "xiang", "nong", "duan", "ro", "gil", "daero", "jalan", "jl", "jln",
+    "duong", "pho", "hem", "ngo", "thanon", "thnn", "th", "soi", "marg", "chowk", "nagar",
 ];
 
 /// Words that announce the house number ("No. 5", "д. 5", "5号").
+#[rustfmt::skip]
 const NUMBER_WORDS: &[&str] = &[
     "no", "nr", "n", "num", "numero", "nro", "d", "dom", "bud", "so", "hao", "haus", "house",
 ];
 
-/// Words that announce a flat, floor, block or office: they and their number are not the
-/// building's address.
+/// Words of a flat, floor or room: they and their number are not the building's address.
+#[rustfmt::skip]
 const UNIT_WORDS: &[&str] = &[
-    "apt",
-    "apartment",
-    "apto",
-    "suite",
-    "ste",
-    "unit",
-    "flat",
-    "floor",
-    "fl",
-    "room",
-    "rm",
-    "interior",
-    "int",
-    "kv",
-    "kvartira",
-    "k",
-    "korp",
-    "korpus",
-    "office",
-    "of",
-    "oficina",
-    "piso",
-    "planta",
-    "etage",
-    "et",
-    "bldg",
-    "building",
-    "block",
-    "blk",
-    "studio",
-    "tower",
-    "lot",
-    "dept",
-    "depto",
-    "departamento",
-    "sala",
-    "andar",
-    "loja",
-    "stiege",
-    "top",
-    "stroenie",
-    "zuo",
-    "ceng",
-    "shi",
-    "mu",
-    "moo",
-    "khom",
-    "tang",
-    "ho",
-    "dong",
+    "apt", "apartment", "apto", "suite", "ste", "unit", "flat", "floor", "fl", "room", "rm",
+    "interior", "int", "kv", "kvartira", "korp", "korpus", "piso", "planta", "etage", "bldg",
+    "depto", "departamento", "andar", "stiege", "stroenie", "hmu", "ceng", "og", "stock",
+    "appartamento", "puerta", "edif",
+];
+
+/// Words that are a unit before a number ("Block 4", "Studio 87") and may be a street's
+/// name otherwise ("Lot straat").
+#[rustfmt::skip]
+const NUMBERED_UNIT_WORDS: &[&str] = &[
+    "lot", "tower", "block", "blk", "office", "of", "oficina", "studio", "k", "et", "top",
+    "sala", "loja", "shi", "mu", "moo", "khom", "tang", "ho", "dong", "dept", "building",
+    "piano", "khu",
 ];
 
 /// Articles and prepositions in street names ("Calle de Alcalá", "Rue de la Paix"), often
 /// left out.
+#[rustfmt::skip]
 const PARTICLES: &[&str] = &[
     "de", "del", "la", "las", "los", "el", "da", "do", "dos", "das", "di", "della", "du", "des",
     "le", "les", "van", "der", "den", "von", "the", "of",
 ];
 
 /// Words of a post-office box.
+#[rustfmt::skip]
 const PO_BOX_WORDS: &[&str] = &[
     "pobox", "box", "postfach", "apartado", "caixa", "postal", "bp", "aya", "postbus", "skrytka",
 ];
 
 /// Street-type endings run into the street's name ("Lotstraat", "Müllerstr.").
+#[rustfmt::skip]
 const GLUED_TYPES: &[&str] = &[
     "strasse", "strase", "straat", "str", "gasse", "weg", "platz", "allee", "laan", "plein",
     "gracht", "ring", "damm", "ulitsa", "caddesi", "sokak",
 ];
 
-static STREET_TYPE_SET: LazyLock<FastSet<&'static str>> =
-    LazyLock::new(|| STREET_TYPES.iter().copied().collect());
-static NUMBER_WORD_SET: LazyLock<FastSet<&'static str>> =
-    LazyLock::new(|| NUMBER_WORDS.iter().copied().collect());
-static UNIT_WORD_SET: LazyLock<FastSet<&'static str>> =
-    LazyLock::new(|| UNIT_WORDS.iter().copied().collect());
-static PARTICLE_SET: LazyLock<FastSet<&'static str>> =
-    LazyLock::new(|| PARTICLES.iter().copied().collect());
-static PO_BOX_WORD_SET: LazyLock<FastSet<&'static str>> =
-    LazyLock::new(|| PO_BOX_WORDS.iter().copied().collect());
+fn set_of(words: &[&'static str]) -> FastSet<&'static str> {
+    words.iter().copied().collect()
+}
+
+static STREET_TYPE_SET: LazyLock<FastSet<&'static str>> = LazyLock::new(|| set_of(STREET_TYPES));
+static NUMBER_WORD_SET: LazyLock<FastSet<&'static str>> = LazyLock::new(|| set_of(NUMBER_WORDS));
+static UNIT_WORD_SET: LazyLock<FastSet<&'static str>> = LazyLock::new(|| set_of(UNIT_WORDS));
+static NUMBERED_UNIT_SET: LazyLock<FastSet<&'static str>> =
+    LazyLock::new(|| set_of(NUMBERED_UNIT_WORDS));
+static PARTICLE_SET: LazyLock<FastSet<&'static str>> = LazyLock::new(|| set_of(PARTICLES));
+static PO_BOX_WORD_SET: LazyLock<FastSet<&'static str>> = LazyLock::new(|| set_of(PO_BOX_WORDS));
 
 /// A street address in comparable form. Either part may be empty (a PO box is the street
 /// "pobox" with its number).
@@ -271,8 +101,9 @@ pub struct StreetAddress {
     pub number: String,
 }
 
-/// Chinese, Japanese and Korean characters one syllable a token, everything to lower-case
-/// ASCII words and numbers.
+/// Chinese, Japanese and Korean characters one syllable a token; words run together in
+/// capitals split ("XinDianJie"); everything to lower-case ASCII words and numbers, a number
+/// apart from the letters around it except one letter after it ("12a").
 fn address_tokens(text: &str) -> Vec<String> {
     let text = nfkc(text);
     let mut spaced = String::with_capacity(text.len() * 2);
@@ -285,30 +116,31 @@ fn address_tokens(text: &str) -> Vec<String> {
             spaced.push(c);
         }
     }
-    let latin = any_ascii(&spaced).to_ascii_lowercase();
+    let latin = any_ascii(&spaced);
+    let chars: Vec<char> = latin.chars().collect();
     let mut tokens = Vec::new();
     let mut current = String::new();
-    for c in latin.chars() {
-        match c {
-            '.' | '\'' => {}
-            'a'..='z' | '0'..='9' => {
-                // "12a" stays one token, "a12" and "str12" split before the digits
-                if c.is_ascii_digit()
-                    && current
-                        .bytes()
-                        .last()
-                        .is_some_and(|b| b.is_ascii_alphabetic())
-                {
-                    tokens.push(std::mem::take(&mut current));
-                }
-                current.push(c);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '\'' {
+            continue;
+        }
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
             }
-            _ => {
-                if !current.is_empty() {
-                    tokens.push(std::mem::take(&mut current));
-                }
+            continue;
+        }
+        if !current.is_empty() {
+            let prev = chars[i - 1];
+            let camel = prev.is_ascii_lowercase() && c.is_ascii_uppercase();
+            let into_digits = prev.is_ascii_alphabetic() && c.is_ascii_digit();
+            let out_of_digits =
+                prev.is_ascii_digit() && c.is_ascii_alphabetic() && !numbers_suffix(&chars[i..]);
+            if camel || into_digits || out_of_digits {
+                tokens.push(std::mem::take(&mut current));
             }
         }
+        current.push(c.to_ascii_lowercase());
     }
     if !current.is_empty() {
         tokens.push(current);
@@ -316,19 +148,27 @@ fn address_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
-fn house_number(token: &str) -> Option<String> {
+/// Letters that stay with the number before them: one letter ("12a") or an ordinal ending
+/// ("2nd", "1er", "3-ya").
+fn numbers_suffix(rest: &[char]) -> bool {
+    let letters: String = rest
+        .iter()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    letters.len() == 1
+        || ["st", "nd", "rd", "th", "er", "re", "eme", "ya", "yy", "iy"].contains(&letters.as_str())
+}
+
+fn is_number(token: &str) -> bool {
+    token.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn house_number(token: &str) -> String {
     let digits = token.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
-    let rest = &token[digits..];
     let number = token[..digits].trim_start_matches('0');
     let number = if number.is_empty() { "0" } else { number };
-    Some(if rest.len() == 1 {
-        format!("{number}{rest}")
-    } else {
-        number.to_owned()
-    })
+    format!("{number}{}", &token[digits..])
 }
 
 fn strip_glued_type(token: &str) -> &str {
@@ -356,24 +196,32 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
     let mut skip_number = false;
     for (i, token) in tokens.iter().enumerate() {
         let token = token.as_str();
-        if token.starts_with(|c: char| c.is_ascii_digit()) {
-            if !std::mem::take(&mut skip_number) && number.is_none() && token != postcode {
-                number = house_number(token);
+        let next = tokens.get(i + 1).map(String::as_str);
+        if is_number(token) {
+            // "2nd floor": an ordinal before a unit word is the unit's, not the house's
+            let ordinal = token.bytes().any(|b| b.is_ascii_alphabetic()) && token.len() > 2;
+            let unit_follows = ordinal && next.is_some_and(|n| UNIT_WORD_SET.contains(n));
+            if !std::mem::take(&mut skip_number)
+                && !unit_follows
+                && number.is_none()
+                && token != postcode
+            {
+                number = Some(house_number(token));
             }
             continue;
         }
-        let numbered = tokens
-            .get(i + 1)
-            .is_some_and(|next| next.starts_with(|c: char| c.is_ascii_digit()));
-        if numbered && UNIT_WORD_SET.contains(token) {
-            skip_number = true; // "Apt 3", "кв. 6": a flat, not the house
+        let numbered = next.is_some_and(is_number);
+        if UNIT_WORD_SET.contains(token) || (numbered && NUMBERED_UNIT_SET.contains(token)) {
+            // "Apt 3", "кв. 6": a flat, not the house; but "2nd floor, 76" has its number first
+            let numbered_before = i > 0 && is_number(&tokens[i - 1]);
+            skip_number = numbered && !numbered_before;
             continue;
         }
         if PO_BOX_WORD_SET.contains(token) {
             po_box = true;
             continue;
         }
-        if token == "po"
+        if token.len() == 1
             || STREET_TYPE_SET.contains(token)
             || NUMBER_WORD_SET.contains(token)
             || PARTICLE_SET.contains(token)
@@ -417,6 +265,13 @@ mod tests {
             ("Số 817 phố Lý Chính Thắng", "817 Ly Chinh Thang"),
             ("P.O. Box 1234", "PO BOX 1234"),
             ("Flat 17, 22 Janet Meadows", "22 Janet Meadows"),
+            ("76, Talwar, 2nd floor", "76 Talwar"),
+            ("2nd floor, 76 Talwar", "76 Talwar"),
+            ("Paseo de Adán Vicens 123 Piso 47", "Paseo Adan Vicens 123"),
+            ("新店街173號", "XinDianJie173Hao"),
+            ("논현294가 51-51", "NONHYEON294GA 51-51"),
+            ("274/87 ถ.พรมอ่อน", "274/87 Th. Phrmo'on"),
+            ("H.No. 39, Sem Zila", "H NO 39 SEM ZILA"),
         ];
         for (a, b) in same {
             let (pa, pb) = (parse(a), parse(b));
@@ -430,6 +285,10 @@ mod tests {
 
     #[test]
     fn other_numbers_and_streets_differ() {
+        assert_ne!(
+            parse("Paseo Vicens 123 Piso 47"),
+            parse("Paseo Vicens 105 Piso 47")
+        );
         assert_ne!(
             parse("Rose-Krebs-Straße 7").number,
             parse("Rose-Krebs-Straße 9").number
