@@ -24,6 +24,7 @@ pub const EMAIL: u64 = 0x68A4_2E9F_B13C_705D;
 pub const DOMAIN: u64 = 0x1D7B_94E0_C6F2_5A38;
 pub const CELL: u64 = 0x52E6_0B3D_8A71_F4C9;
 pub const ADDRESS: u64 = 0x37C8_5E1F_A09D_6B24;
+pub const INITIAL: u64 = 0x5B0E_C47A_2D93_F186;
 const PLACE: u64 = 0x0F3A_92C5_7E1B_D486;
 
 pub const FULL_WEIGHT: f64 = 3.0;
@@ -31,6 +32,8 @@ pub const TOKEN_WEIGHT: f64 = 1.0;
 pub const PHONETIC_WEIGHT: f64 = 0.8;
 pub const SKELETON_WEIGHT: f64 = 0.6;
 pub const HALF_WEIGHT: f64 = 0.4;
+/// An initial and a surname ("J. Smith"): more than the surname alone, less than both words.
+pub const INITIAL_WEIGHT: f64 = 1.5;
 pub const DELETION_WEIGHT: f64 = 0.8;
 pub const MAX_DELETION_TOKEN: usize = 7; // longer tokens are covered by their halves
 pub const MIN_TOKEN: usize = 2;
@@ -134,6 +137,19 @@ pub fn index_name_keys(keying: &Keying, name: &NormalizedName, out: &mut Vec<u64
     for pair in name.core_tokens.windows(2) {
         out.push(keying.key(TOKEN, &format!("{}{}", pair[0], pair[1])));
     }
+    // "J. Smith" finds "John Smith", and "Smith J." "Smith John".
+    let core = &name.core_tokens;
+    if let (Some(first), Some(last)) = (core.first(), core.last()) {
+        if core.len() >= 2 {
+            out.push(keying.key(INITIAL, &initial_key(&first[..1], last)));
+            out.push(keying.key(INITIAL, &initial_key(&last[..1], first)));
+        }
+    }
+}
+
+/// The INITIAL key text of an initial and the word at the name's other end.
+fn initial_key(initial: &str, word: &str) -> String {
+    format!("{initial}|{word}")
 }
 
 /// Keys in the order first inserted, each with its weight: what a Python dict of key → weight
@@ -194,6 +210,20 @@ pub fn query_name_keys(keying: &Keying, name: &NormalizedName) -> (WeightedKeys,
     for pair in core.windows(2) {
         let joined = format!("{}{}", pair[0], pair[1]);
         keys.set(keying.key(TOKEN, &joined), TOKEN_WEIGHT);
+    }
+    if let (Some(first), Some(last)) = (core.first(), core.last()) {
+        if core.len() >= 2 && first.len() == 1 {
+            keys.set(
+                keying.key(INITIAL, &initial_key(first, last)),
+                INITIAL_WEIGHT,
+            );
+        }
+        if core.len() >= 2 && last.len() == 1 {
+            keys.set(
+                keying.key(INITIAL, &initial_key(last, first)),
+                INITIAL_WEIGHT,
+            );
+        }
     }
     for token in core {
         let size = token.len();
@@ -287,7 +317,59 @@ pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
     if spelled < ALIGNED_CAP - EXTRA_TOKEN_COST {
         spelled = spelled.max(aligned_similarity(a, b));
     }
+    if spelled < TYPO_CEILING {
+        spelled = spelled.max(one_typo_similarity(a, b));
+    }
     spelled
+}
+
+/// One typo is worth at most this (a name of few letters less).
+const TYPO_CEILING: f64 = 0.975;
+/// Typos in words shorter than this change them too much to be sure.
+const MIN_TYPO_WORD: usize = 4;
+
+/// One slip of the keyboard, whatever its kind: the names' words agree in order but for one
+/// pair a letter apart (a letter replaced, two swapped, one added or left out: "Bignzrdi",
+/// "Larosn", "Dragbn"). The Indel ratio counts a replaced or swapped letter twice and an added
+/// one once; here each counts as one letter in the name's length.
+pub fn one_typo_similarity(a: &[u8], b: &[u8]) -> f64 {
+    let (wa, wb) = (words_of(a), words_of(b));
+    if wa.len() != wb.len() || wa.is_empty() {
+        return 0.0;
+    }
+    let mut differing = wa.iter().zip(&wb).filter(|(x, y)| x != y);
+    let Some((x, y)) = differing.next() else {
+        return 0.0;
+    };
+    if differing.next().is_some() || x.len().min(y.len()) < MIN_TYPO_WORD || !one_edit_apart(x, y) {
+        return 0.0;
+    }
+    let letters = wa
+        .iter()
+        .map(|w| w.len())
+        .sum::<usize>()
+        .max(wb.iter().map(|w| w.len()).sum());
+    (1.0 - 1.0 / (2 * letters) as f64).min(TYPO_CEILING)
+}
+
+/// Damerau-Levenshtein distance 1: one letter replaced, added, left out, or two neighbours
+/// swapped.
+fn one_edit_apart(x: &[u8], y: &[u8]) -> bool {
+    let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    let prefix = short.iter().zip(long).take_while(|(p, q)| p == q).count();
+    match long.len() - short.len() {
+        0 => {
+            let rest = prefix + 1;
+            rest <= short.len()
+                && (short[rest..] == long[rest..]
+                    || (rest < short.len()
+                        && short[prefix] == long[rest]
+                        && short[rest] == long[prefix]
+                        && short[rest + 1..] == long[rest + 1..]))
+        }
+        1 => short[prefix..] == long[prefix + 1..],
+        _ => false,
+    }
 }
 
 fn words_of(text: &[u8]) -> Vec<&[u8]> {
@@ -433,6 +515,48 @@ mod tests {
     }
 
     #[test]
+    fn one_typo_of_any_kind_counts_as_one_letter() {
+        for typo in [
+            "achille bignzrdi",
+            "achille bignadri",
+            "achille bignardy",
+            "achille bignrdi",
+        ] {
+            let s = similarity(typo, "achille bignardi");
+            assert!((0.96..=0.975).contains(&s), "{typo}: {s}");
+        }
+        assert_eq!(
+            one_typo_similarity(b"achille bignardi", b"achille bignardi"),
+            0.0
+        );
+        assert_eq!(
+            one_typo_similarity(b"achille bignzrdy", b"achille bignardi"),
+            0.0
+        );
+        assert_eq!(
+            one_typo_similarity(b"ahille bignzrdi", b"achille bignardi"),
+            0.0
+        );
+        assert_eq!(one_typo_similarity(b"li wan", b"li wen"), 0.0); // too short to tell
+    }
+
+    #[test]
+    fn an_initial_and_a_surname_find_the_whole_name() {
+        let k = keying();
+        let mut indexed = Vec::new();
+        index_name_keys(&k, &normalize_name("Aniela Kumorek"), &mut indexed);
+        for query in ["A. Kumorek", "Kumorek A."] {
+            let (looked_up, _) = query_name_keys(&k, &normalize_name(query));
+            let initial = looked_up.keys.iter().find(|key| indexed.contains(key));
+            assert!(initial.is_some(), "{query}");
+        }
+        assert_eq!(
+            normalize_name("I. Crnekovic").core_tokens,
+            ["i", "crnekovic"]
+        );
+    }
+
+    #[test]
     fn names_written_together_are_found() {
         let k = keying();
         let record = normalize_name("Shanghai Hongda Chemical");
@@ -456,7 +580,15 @@ mod tests {
         let mut indexed = Vec::new();
         index_name_keys(&k, &name, &mut indexed);
         let (looked_up, whole) = query_name_keys(&k, &name);
-        assert!(indexed.iter().all(|key| looked_up.keys.contains(key)));
+        // every key but the initials' (looked up only by a name with an initial)
+        let initials = [
+            k.key(INITIAL, &initial_key("s", "hongda")),
+            k.key(INITIAL, &initial_key("h", "shanghai")),
+        ];
+        assert!(indexed
+            .iter()
+            .all(|key| looked_up.keys.contains(key) || initials.contains(key)));
+        assert!(initials.iter().all(|key| indexed.contains(key)));
         assert_eq!(whole.len(), name.core_tokens.len());
     }
 

@@ -559,7 +559,12 @@ pub fn normalize_name(raw: &str) -> NormalizedName {
     };
     let text = camel_pinyin(&text);
     let tokens = join_single_letters(ascii_tokens(&text));
-    let tokens = retain_or_all(tokens, |t| !NAME_PARTICLES.contains(t));
+    // A one-letter first word is an initial ("I. Crnković", "E. Gómez"), not a conjunction.
+    let initial = tokens.first().filter(|t| t.len() == 1).cloned();
+    let mut tokens = retain_or_all(tokens, |t| !NAME_PARTICLES.contains(t));
+    if let Some(initial) = initial.filter(|i| tokens.first() != Some(i)) {
+        tokens.insert(0, initial);
+    }
     let tokens: Vec<String> = tokens
         .into_iter()
         .map(|t| match LEGAL_WORDS.get(&t) {
