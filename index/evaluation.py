@@ -40,7 +40,7 @@ from index.synthetic import (
 POSITIVE_FAMILIES = (
     "typo", "transliteration", "legal_form", "reorder", "abbreviation", "alias", "gps_jitter",
     "same_building", "alias_same_address", "geocoder_drift", "title", "middle_name", "initial",
-    "joined_words", "identifier_spelling",
+    "joined_words", "identifier_spelling", "distinctive_word",
 )  # fmt: skip
 NEGATIVE_FAMILIES = (
     "other_name", "nearby_other", "generic_tokens", "shared_surname", "same_street_neighbour",
@@ -49,6 +49,8 @@ NEGATIVE_FAMILIES = (
 # How name variants carry an address (the rest carry only the city).
 EARTH_RADIUS_M = 6_371_008.8
 SAME_ADDRESS_SHARE = 0.5
+# A word of at most this many recorded names is rare: a firm's own word, not a common surname.
+RARE_WORD_PARTIES = 10
 OTHER_ADDRESS_SHARE = 0.25
 _ABBREVIATIONS = {
     "International": "Intl", "Technology": "Tech", "Trading": "Trdg", "Logistics": "Logistic",
@@ -337,16 +339,21 @@ class _Truth:
                 self.names_with.setdefault(token, []).append(len(self.token_sets))
             self.token_sets.append(tokens)
 
+    def parties_with(self, token: str) -> int:
+        """How many recorded names (of two words or more) hold the word."""
+        return len(self.names_with.get(token, ()))
+
     def _nests(self, raw: str) -> bool:
         """A recorded name holds all of this name's words, or this name all of a recorded
         name's: the same person with a given name more or fewer, as far as anyone can tell."""
         tokens = frozenset(_core.normalize_name(raw)[1])
+        if len(tokens) == 1:
+            return any(token in self.names_with for token in tokens)  # a word of a record's
         if len(tokens) < 2:
             return False
         shared = Counter(i for token in tokens for i in self.names_with.get(token, ()))
         return any(
-            count == len(tokens) or count == len(self.token_sets[i])
-            for i, count in shared.items()
+            count == len(tokens) or count == len(self.token_sets[i]) for i, count in shared.items()
         )
 
     def is_clean(self, party: Party, radius_m: float) -> bool:
@@ -565,6 +572,19 @@ def build_evaluation_set(
         return None
 
     positive("identifier_spelling", identifier_spelling)
+
+    def distinctive_word(_: Incident, target: Party) -> Party | None:
+        """A firm's own word alone ("Hongda" for "Shanghai Hongda Chemical"), in its city."""
+        if not target.business_name:
+            return None
+        words = [w for w in _core.normalize_name(target.business_name)[1] if len(w) >= 4]
+        rare = [w for w in words if truth.parties_with(w) <= RARE_WORD_PARTIES]
+        originals = [w for w in target.business_name.split() if anyascii(w).casefold() in rare]
+        if not originals:
+            return None
+        return name_variant(target, rng.choice(originals))
+
+    positive("distinctive_word", distinctive_word)
 
     def negative(family: str, make: Callable[[], Party | None]) -> None:
         made = 0

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::geo;
 use crate::keys::{self, Keying, WeightedKeys};
 use crate::model::Party;
-use crate::normalize::normalize_name;
+use crate::normalize::{is_generic_word, is_place_word, normalize_name};
 use crate::policy::Policy;
 use crate::reasons::{Identifier, Reasons};
 use crate::rounding::py_round;
@@ -24,13 +24,24 @@ const SAME_CITY_BONUS: f64 = 1.0; // about an eighth of a rare token's IDF weigh
 const SAME_POSTCODE_BONUS: f64 = 2.0;
 const MAX_TOKENS: i64 = 1 << 10;
 /// A query name of fewer letters than this is no name ("a", "A.B.").
-const MIN_NAME_LETTERS: usize = 3; // token groups: name index · this + token index
+const MIN_NAME_LETTERS: usize = 3;
+/// The similarity a distinctive word alone ("Hongda" for "Shanghai Hongda Chemical") gets: an
+/// alert on its own, never a certainty.
+const DISTINCTIVE_SIMILARITY: f64 = 0.95;
+/// A word is distinctive when at most this share of the index's parties carry it...
+const DISTINCTIVE_SHARE: f64 = 1.0 / 5000.0;
+/// ...or at most this many, in a small index.
+const DISTINCTIVE_MIN_COUNT: usize = 5;
+/// Shorter words are too easily someone else's.
+const MIN_DISTINCTIVE_WORD: usize = 4; // token groups: name index · this + token index
 
 /// A query party turned into lookup keys once, then matched against any snapshot with the
 /// same keying.
 pub struct PreparedParty {
     pub role: u8,
     pub names: Vec<String>, // normalised cores
+    /// The names that are one word and nothing else ("Hongda", "Hongda Ltd").
+    pub single_words: Vec<String>,
     pub name_keys: WeightedKeys,
     pub groups: Vec<i64>, // per name key, the query token it stands for as a whole, or -1
     pub identifiers: Vec<(u64, Identifier)>,
@@ -47,6 +58,7 @@ pub struct PreparedParty {
 impl PreparedParty {
     pub fn new(keying: &Keying, party: &Party) -> Self {
         let mut names = Vec::new();
+        let mut single_words = Vec::new();
         let mut name_keys = WeightedKeys::default();
         let mut group_of: HashMap<u64, i64> = HashMap::new();
         let mut n = 0i64;
@@ -63,6 +75,9 @@ impl PreparedParty {
                 for &k in token_keys {
                     group_of.entry(k).or_insert(n * MAX_TOKENS + t as i64);
                 }
+            }
+            if name.tokens.len() == 1 {
+                single_words.push(name.core.clone());
             }
             names.push(name.core);
             n += 1;
@@ -88,6 +103,7 @@ impl PreparedParty {
         PreparedParty {
             role: party.role.code(),
             names,
+            single_words,
             name_keys,
             groups,
             identifiers,
@@ -454,7 +470,59 @@ pub fn match_party(
         .into_iter()
         .filter(|&p| !excluded(snapshot.party_incident[p as usize]))
         .collect();
-    score_pairs(snapshot, q, policy, today, &pairs, &ids, &areas, true)
+    let distinctive = distinctive_words(snapshot, q);
+    let context = PairContext {
+        ids: &ids,
+        areas: &areas,
+        distinctive: &distinctive,
+    };
+    score_pairs(snapshot, q, policy, today, &pairs, &context, true)
+}
+
+/// The query's one-word names that are distinctive in `snapshot`: rare there, not a
+/// business or place word.
+fn distinctive_words<'a>(snapshot: &Snapshot, q: &'a PreparedParty) -> Vec<&'a str> {
+    let cap =
+        DISTINCTIVE_MIN_COUNT.max((snapshot.party_count() as f64 * DISTINCTIVE_SHARE) as usize);
+    q.names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            name.len() >= MIN_DISTINCTIVE_WORD
+                && !name.contains(' ')
+                && !is_generic_word(name)
+                && !is_place_word(name)
+                && (1..=cap).contains(
+                    &snapshot
+                        .postings
+                        .get(snapshot.keying.key(keys::TOKEN, name))
+                        .len(),
+                )
+        })
+        .collect()
+}
+
+/// What a pair's scoring needs besides the two parties: the shared identifiers, the areas
+/// holding the query's point, and the query's distinctive words.
+struct PairContext<'a> {
+    ids: &'a [(u32, u8)],
+    areas: &'a [u32],
+    distinctive: &'a [&'a str],
+}
+
+/// An incident party's name form holding one of the distinctive words as a whole word.
+fn holds_distinctive<'a>(
+    incident: &'a [u8],
+    distinctive: &[&'a str],
+) -> Option<(&'a str, &'a [u8])> {
+    for form in incident.split(|&b| b == NAME_SEP as u8) {
+        for &word in distinctive {
+            if form.split(|&b| b == b' ').any(|w| w == word.as_bytes()) {
+                return Some((word, form));
+            }
+        }
+    }
+    None
 }
 
 /// Every party of `snapshot` scored against the query party (the re-scoring of candidates
@@ -475,7 +543,13 @@ pub fn score_every_party(
             }
         }
     }
-    score_pairs(snapshot, q, policy, today, &everyone, &ids, &[], false)
+    let distinctive = distinctive_words(snapshot, q);
+    let context = PairContext {
+        ids: &ids,
+        areas: &[],
+        distinctive: &distinctive,
+    };
+    score_pairs(snapshot, q, policy, today, &everyone, &context, false)
 }
 
 /// How the query's street address compares with an incident party's (keyed street and house
@@ -506,17 +580,23 @@ fn score_pairs(
     policy: &Policy,
     today: i32,
     pairs: &[u32],
-    ids: &[(u32, u8)],
-    areas: &[u32],
+    context: &PairContext<'_>,
     bounded: bool,
 ) -> Vec<Found> {
+    let (ids, areas) = (context.ids, context.areas);
     let report_points = points_for(policy, policy.report_score);
     let mut out = Vec::new();
     for &party in pairs {
         let p = party as usize;
         let row = snapshot.party_incident[p];
-        let (similarity, query_name, incident_name) =
-            best_names(&q.names, snapshot.party_names.get_bytes(p));
+        let country = snapshot.party_country[p];
+        let forms = snapshot.party_names.get_bytes(p);
+        let (mut similarity, mut query_name, mut incident_name) = best_names(&q.names, forms);
+        if similarity < DISTINCTIVE_SIMILARITY && country != 0 && country == q.country {
+            if let Some((word, form)) = holds_distinctive(forms, context.distinctive) {
+                (similarity, query_name, incident_name) = (DISTINCTIVE_SIMILARITY, word, form);
+            }
+        }
         let distance = match q.location {
             Some((lat, lon)) => {
                 let [party_lat, party_lon] = snapshot.party_point[p];
@@ -555,7 +635,6 @@ fn score_pairs(
             continue;
         }
         let incident_postcode = snapshot.party_postcode[p];
-        let country = snapshot.party_country[p];
         let ev = PairEvidence {
             name_similarity: similarity,
             distance_m: (!distance.is_nan()).then_some(distance),

@@ -326,7 +326,7 @@ pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
 /// One typo is worth at most this (a name of few letters less).
 const TYPO_CEILING: f64 = 0.975;
 /// Typos in words shorter than this change them too much to be sure.
-const MIN_TYPO_WORD: usize = 4;
+const MIN_TYPO_WORD: usize = 5;
 
 /// One slip of the keyboard, whatever its kind: the names' words agree in order but for one
 /// pair a letter apart (a letter replaced, two swapped, one added or left out: "Bignzrdi",

@@ -367,7 +367,7 @@ pub(super) static GENERIC_GROUPS: &[(&str, &str)] = &[
         "supply",
         "supply supplies supplier suppliers materials material products product",
     ),
-    ("global", "global worldwide world"),
+    ("global", "global worldwide world united universal general"),
     (
         "services",
         "services service solutions consulting svcs svc srvcs",

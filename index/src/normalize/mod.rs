@@ -15,6 +15,7 @@ mod address;
 mod identifiers;
 mod legal_forms;
 mod near_words;
+mod places;
 #[cfg(test)]
 mod tests;
 mod titles;
@@ -35,6 +36,7 @@ use legal_forms::{
 };
 pub use near_words::deletions;
 use near_words::NearWords;
+pub use places::is_place_word;
 
 const LEGAL_TYPO_MIN: usize = 6;
 /// Legal forms run into the name's last word ("DeFanYouXianGongSi", "AcmeGmbH").
@@ -615,6 +617,11 @@ pub fn normalize_name(raw: &str) -> NormalizedName {
         core = tokens.clone();
     }
     NormalizedName::of(tokens, core)
+}
+
+/// Whether a normalised token is a generic business word ("trading", "chemical", "global").
+pub fn is_generic_word(token: &str) -> bool {
+    GENERIC_CANONICAL.contains_key(token)
 }
 
 /// City or subdivision in comparable form ("São Paulo" → "sao paulo").
