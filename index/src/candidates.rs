@@ -526,7 +526,8 @@ fn holds_distinctive<'a>(
 }
 
 /// Every party of `snapshot` scored against the query party (the re-scoring of candidates
-/// found elsewhere, by a database-backed screener): identifiers as shared, areas left out.
+/// found elsewhere, by a database-backed screener): identifiers as shared, areas and
+/// distinctive words left out.
 pub fn score_every_party(
     snapshot: &Snapshot,
     q: &PreparedParty,
@@ -543,11 +544,12 @@ pub fn score_every_party(
             }
         }
     }
-    let distinctive = distinctive_words(snapshot, q);
+    // Areas and distinctive words are the index's alone: a word is rare or not among all
+    // incidents, not among the few handed over here.
     let context = PairContext {
         ids: &ids,
         areas: &[],
-        distinctive: &distinctive,
+        distinctive: &[],
     };
     score_pairs(snapshot, q, policy, today, &everyone, &context, false)
 }
