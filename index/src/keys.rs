@@ -314,13 +314,28 @@ pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
             * spelling_similarity(phonetic(&text(a)).as_bytes(), phonetic(&text(b)).as_bytes());
         spelled = spelled.max(folded);
     }
-    if spelled < ALIGNED_CAP - EXTRA_TOKEN_COST {
+    if spelled < ALIGNED_CAP - EXTRA_TOKEN_COST && may_align(a, b) {
         spelled = spelled.max(aligned_similarity(a, b));
     }
-    if spelled < TYPO_CEILING {
+    if spelled < TYPO_CEILING && spelled >= BORDERLINE_LOW {
         spelled = spelled.max(one_typo_similarity(a, b));
     }
     spelled
+}
+
+/// The first letters of the words that `aligned_in_order` pairs first (each name's first
+/// word, or its second when written surname first): without one pair that agrees, two
+/// names of several words cannot align, and most candidate pairs are rejected here without
+/// splitting either name.
+fn may_align(a: &[u8], b: &[u8]) -> bool {
+    fn heads(text: &[u8]) -> Option<[u8; 2]> {
+        let space = text.iter().position(|&c| c == b' ')?;
+        Some([*text.first()?, *text.get(space + 1)?])
+    }
+    match (heads(a), heads(b)) {
+        (Some([a0, a1]), Some([b0, b1])) => a0 == b0 || a1 == b0 || a0 == b1,
+        _ => false,
+    }
 }
 
 /// One typo is worth at most this (a name of few letters less).
