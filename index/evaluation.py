@@ -68,6 +68,8 @@ _STREET_WORDS = (
     ("вулиця", "вул."), ("Đường", "Đ."), ("đường", "Duong"), ("straat", "str."),
 )  # fmt: skip
 _UNITS = ("Apt 3", "Suite 210", "Floor 2", "Unit 7", "Room 1204", "2nd floor")
+# What another sender adds around a street: a district or quarter.
+_DISTRICTS = ("Central District", "Old Town", "Downtown", "Centro", "Mitte", "Industrial Zone")
 _FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "163.com", "mail.ru")
 _TRANSLIT_VARIANTS = (
     ("ya", "ia"), ("yu", "iu"), ("kh", "h"), ("y", "i"), ("ts", "tz"), ("j", "dj"),
@@ -254,7 +256,9 @@ def _address_variant(rng: random.Random, lines: tuple[str, ...]) -> tuple[str, .
         rest = (text[: number.start()] + text[number.end() :]).strip(" ,")
         moved = f"{number.group()} {rest}" if number.start() > 0 else f"{rest} {number.group()}"
         return (re.sub(r"\s+", " ", moved),)
-    return (text, rng.choice(_UNITS))
+    if roll < 0.94:
+        return (text, rng.choice(_UNITS))
+    return (f"{text}, {rng.choice(_DISTRICTS)}",)
 
 
 def _address_key(party: Party) -> tuple[str, str, str, str] | None:

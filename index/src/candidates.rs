@@ -51,6 +51,7 @@ pub struct PreparedParty {
     pub postcode: u32,
     pub city: u32,
     pub street: u32,
+    pub street_words: [u32; snapshot::STREET_WORDS],
     pub house: u32,
     pub address_key: Option<u64>,
 }
@@ -113,6 +114,7 @@ impl PreparedParty {
             postcode: place.postcode,
             city: place.city,
             street: place.street,
+            street_words: place.street_words,
             house: place.house,
             address_key: place.address_key,
         }
@@ -554,16 +556,19 @@ pub fn score_every_party(
     score_pairs(snapshot, q, policy, today, &everyone, &context, false)
 }
 
-/// How the query's street address compares with an incident party's (keyed street and house
-/// number, 0 unknown); it counts only in the same place (`same_place`: the same
+/// How the query's street address compares with an incident party's (keyed street, its words
+/// and house number, 0 unknown; one street when all of the fewer words are among the others'); it counts only in the same place (`same_place`: the same
 /// postcode or city, or points within the "far" distance), as many cities have a Main Street 1.
 fn address_agreement(
     q: &PreparedParty,
     street: u32,
+    words: &[u32],
     house: u32,
     same_place: bool,
 ) -> AddressAgreement {
-    if q.street == 0 || street != q.street || !same_place {
+    let same_street = q.street != 0
+        && (street == q.street || snapshot::same_street_words(&q.street_words, words));
+    if !same_street || !same_place {
         return AddressAgreement::Unknown;
     }
     match (q.house, house) {
@@ -611,6 +616,7 @@ fn score_pairs(
         let address = address_agreement(
             q,
             snapshot.party_street[p],
+            snapshot.street_words_of(p),
             snapshot.party_house[p],
             postcode_match || city_match || distance <= policy.far_location_m,
         );

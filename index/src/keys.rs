@@ -317,7 +317,7 @@ pub fn similarity_bytes(a: &[u8], b: &[u8]) -> f64 {
     if spelled < ALIGNED_CAP - EXTRA_TOKEN_COST && may_align(a, b) {
         spelled = spelled.max(aligned_similarity(a, b));
     }
-    if spelled < TYPO_CEILING && spelled >= BORDERLINE_LOW {
+    if (BORDERLINE_LOW..TYPO_CEILING).contains(&spelled) {
         spelled = spelled.max(one_typo_similarity(a, b));
     }
     spelled

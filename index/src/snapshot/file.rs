@@ -42,7 +42,7 @@ use crate::model::{Channel, IncidentKind, PartyRole, SubstanceClass};
 
 pub const MAGIC: [u8; 8] = *b"PFSNAP\0\0";
 /// The layout above; a change to it is a new version.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// FNV-1a 64 of the crate's sources and Cargo.lock (build.rs): a file written by other code
 /// may hold other keys (normalisation changed), so it is refused.
 pub const CODE_FINGERPRINT: &str = env!("PREFLIGHT_CODE_FINGERPRINT");
@@ -221,6 +221,7 @@ fn columns_of(s: &Snapshot) -> Vec<(&'static str, Values<'_>)> {
         ("party_postcode", U32(&s.party_postcode)),
         ("party_city", U32(&s.party_city)),
         ("party_street", U32(&s.party_street)),
+        ("party_street_words", U32(&s.party_street_words)),
         ("party_house", U32(&s.party_house)),
         ("party_names.blob", U8(&s.party_names.blob)),
         ("party_names.offsets", U64(&s.party_names.offsets)),
@@ -552,6 +553,10 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
     let party_postcode = columns.next::<u32>("party_postcode", Some(c.parties))?;
     let party_city = columns.next::<u32>("party_city", Some(c.parties))?;
     let party_street = columns.next::<u32>("party_street", Some(c.parties))?;
+    let party_street_words = columns.next::<u32>(
+        "party_street_words",
+        Some(c.parties * super::STREET_WORDS as u64),
+    )?;
     let party_house = columns.next::<u32>("party_house", Some(c.parties))?;
     let party_names = columns.strings("party_names", c.parties)?;
     let postings = Postings::new(
@@ -627,6 +632,7 @@ fn parse(map: Arc<Mmap>, generation: u64) -> Result<(Snapshot, Vec<u8>), String>
         party_postcode,
         party_city,
         party_street,
+        party_street_words,
         party_house,
         party_names,
         postings,

@@ -200,8 +200,42 @@ pub struct PartyPlace {
     pub postcode: u32,
     pub city: u32,
     pub street: u32,
+    pub street_words: [u32; STREET_WORDS],
     pub house: u32,
     pub address_key: Option<u64>,
+}
+
+/// A street's words kept one by one (its longest), to forgive a word more or fewer.
+pub const STREET_WORDS: usize = 3;
+
+/// The keyed words of a street: its longest `STREET_WORDS`, ascending, zeros after.
+fn street_words(keying: &Keying, words: &[String]) -> [u32; STREET_WORDS] {
+    let mut longest: Vec<&String> = words.iter().collect();
+    longest.sort_by_key(|w| std::cmp::Reverse(w.len())); // stable: earlier words first
+    let mut keys: Vec<u32> = longest.iter().map(|w| keying.place(w)).collect();
+    keys.dedup();
+    keys.truncate(STREET_WORDS);
+    keys.sort_unstable();
+    let mut out = [0; STREET_WORDS];
+    out[..keys.len()].copy_from_slice(&keys);
+    out
+}
+
+/// Whether two streets' words are one street: all of the fewer words among the others'.
+pub fn same_street_words(a: &[u32], b: &[u32]) -> bool {
+    let (na, nb) = (
+        a.iter().filter(|&&w| w != 0).count(),
+        b.iter().filter(|&&w| w != 0).count(),
+    );
+    if na == 0 || nb == 0 {
+        return false;
+    }
+    let (fewer, more) = if na <= nb {
+        (&a[..na], &b[..nb])
+    } else {
+        (&b[..nb], &a[..na])
+    };
+    fewer.iter().all(|w| more.contains(w))
 }
 
 impl PartyPlace {
@@ -220,6 +254,7 @@ impl PartyPlace {
             postcode: keying.place(&postcode),
             city: keying.place(&city),
             street: keying.place(&address.street),
+            street_words: street_words(keying, &address.words),
             house: keying.place(&address.number),
             address_key,
         }
@@ -235,6 +270,7 @@ struct PartyRow {
     postcode: u32,
     city: u32,
     street: u32,
+    street_words: [u32; STREET_WORDS],
     house: u32,
     names: String,
     keys: Vec<u64>,
@@ -274,6 +310,7 @@ fn party_row(keying: &Keying, party: &Party) -> PartyRow {
         postcode: place.postcode,
         city: place.city,
         street: place.street,
+        street_words: place.street_words,
         house: place.house,
         names,
         keys,
@@ -345,6 +382,8 @@ pub struct Snapshot {
     pub party_city: Column<u32>,
     /// Keyed street name and house number (0: unknown), compared for address agreement.
     pub party_street: Column<u32>,
+    /// `STREET_WORDS` keyed street words a party, flattened.
+    pub party_street_words: Column<u32>,
     pub party_house: Column<u32>,
     pub party_names: PackedStrings,
     pub postings: Postings,
@@ -395,6 +434,7 @@ impl Snapshot {
         let mut party_postcode = Vec::with_capacity(party_total);
         let mut party_city = Vec::with_capacity(party_total);
         let mut party_street = Vec::with_capacity(party_total);
+        let mut party_street_words = Vec::with_capacity(party_total * STREET_WORDS);
         let mut party_house = Vec::with_capacity(party_total);
         let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
         let mut pairs: Vec<(u64, u32)> = Vec::new();
@@ -430,6 +470,7 @@ impl Snapshot {
                 party_postcode.push(party.postcode);
                 party_city.push(party.city);
                 party_street.push(party.street);
+                party_street_words.extend_from_slice(&party.street_words);
                 party_house.push(party.house);
                 party_names.push(&party.names);
                 pairs.extend(party.keys.iter().map(|&k| (k, pid)));
@@ -468,6 +509,7 @@ impl Snapshot {
             party_postcode: party_postcode.into(),
             party_city: party_city.into(),
             party_street: party_street.into(),
+            party_street_words: party_street_words.into(),
             party_house: party_house.into(),
             party_names,
             postings: Postings::build(pairs),
@@ -487,6 +529,11 @@ impl Snapshot {
         self.party_incident.len()
     }
 
+    /// The keyed street words of party `p`.
+    pub fn street_words_of(&self, p: usize) -> &[u32] {
+        &self.party_street_words[p * STREET_WORDS..(p + 1) * STREET_WORDS]
+    }
+
     /// The row of an incident id, when this snapshot holds it.
     pub fn row_of(&self, incident_id: &str) -> Option<u32> {
         let h = self.keying.hash(incident_id);
@@ -504,7 +551,7 @@ impl Snapshot {
     /// Bytes held in the snapshot's columns (the R-tree included).
     pub fn nbytes(&self) -> usize {
         let per_row = 8 + 4 + 8 + 1 + 1 + 1 + 4 + 2 + 4;
-        let per_party = 4 + 1 + 8 + 8 + 2 + 4 + 4 + 4 + 4;
+        let per_party = 4 + 1 + 8 + 8 + 2 + 4 + 4 + 4 + 4 + 4 * STREET_WORDS;
         self.incident_count() * per_row
             + self.party_count() * per_party
             + self.incident_ids.nbytes()
@@ -513,5 +560,29 @@ impl Snapshot {
             + self.party_names.nbytes()
             + self.postings.nbytes()
             + self.areas.nbytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_street_with_a_word_more_is_the_same_street() {
+        let k = Keying::new(3, 4);
+        let words = |text: &[&str]| {
+            street_words(
+                &k,
+                &text.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>(),
+            )
+        };
+        let century = words(&["centuri"]);
+        assert!(same_street_words(&century, &words(&["centuri", "pudong"])));
+        assert!(same_street_words(
+            &words(&["pudong", "centuri"]),
+            &words(&["centuri", "pudong"])
+        ));
+        assert!(!same_street_words(&century, &words(&["zhongshan"])));
+        assert!(!same_street_words(&[0; STREET_WORDS], &century));
     }
 }
