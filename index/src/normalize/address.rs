@@ -26,7 +26,7 @@ const STREET_TYPES: &[&str] = &[
     "travessa", "tv", "praca", "estrada", "rodovia", "alameda", "setor",
     // Slavic (Latin and any-ascii of Cyrillic)
     "ulitsa", "ul", "ulica", "ulice", "aleja", "al", "pereulok", "per", "prospekt", "prosp", "pr",
-    "shosse", "sh", "naberezhnaya", "nab", "ploshchad", "bulvar", "bul", "proezd", "alleya",
+    "shosse", "shose", "sh", "naberezhnaya", "nab", "ploshchad", "bulvar", "bul", "proezd", "alleya",
     "all", "vulitsya", "vulytsia", "vulitsa", "vul", "ulitsya", "trg", "namesti", "nam", "cesta",
     // Turkish, Greek, Persian
     "sokak", "sok", "sokagi", "cadde", "caddesi", "cad", "bulvari", "odos", "leoforos", "khyabn",
@@ -162,6 +162,9 @@ fn address_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
+/// Endings of ordinal numbers ("2nd", "1er", "3-ya").
+const ORDINAL_ENDINGS: [&str; 10] = ["st", "nd", "rd", "th", "er", "re", "eme", "ya", "yy", "iy"];
+
 /// Letters that stay with the number before them: one letter ("12a") or an ordinal ending
 /// ("2nd", "1er", "3-ya").
 fn numbers_suffix(rest: &[char]) -> bool {
@@ -205,6 +208,9 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
     let city_tokens: Vec<&str> = city.split(' ').filter(|t| !t.is_empty()).collect();
     let postcode = postcode.to_ascii_lowercase();
     let mut street: Vec<&str> = Vec::new();
+    // the street's words with its type words and particles, should those be all it has
+    // ("Lê Duẩn": a particle and a type word elsewhere, a name here)
+    let mut fallback: Vec<&str> = Vec::new();
     let mut number: Option<String> = None;
     let mut po_box = false;
     let mut skip_number = false;
@@ -213,7 +219,11 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
         let next = tokens.get(i + 1).map(String::as_str);
         if is_number(token) {
             // "2nd floor": an ordinal before a unit word is the unit's, not the house's
-            let ordinal = token.bytes().any(|b| b.is_ascii_alphabetic()) && token.len() > 2;
+            let ordinal = ORDINAL_ENDINGS.iter().any(|end| {
+                token
+                    .strip_suffix(end)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
             let unit_follows = ordinal && next.is_some_and(|n| UNIT_WORD_SET.contains(n));
             if !std::mem::take(&mut skip_number)
                 && !unit_follows
@@ -235,6 +245,9 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
             po_box = true;
             continue;
         }
+        if token.len() > 1 && !NUMBER_WORD_SET.contains(token) {
+            fallback.push(token);
+        }
         if token.len() == 1
             || STREET_TYPE_SET.contains(token)
             || NUMBER_WORD_SET.contains(token)
@@ -246,6 +259,9 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
             continue;
         }
         street.push(strip_glued_type(token));
+    }
+    if street.is_empty() {
+        street = fallback;
     }
     let words: Vec<String> = if po_box {
         vec!["pobox".to_owned()]
@@ -284,6 +300,8 @@ mod tests {
             ("76, Talwar, 2nd floor", "76 Talwar"),
             ("2nd floor, 76 Talwar", "76 Talwar"),
             ("Paseo de Adán Vicens 123 Piso 47", "Paseo Adan Vicens 123"),
+            ("Hercegovačka 185c, Unit 7", "Hercegovacka 185c"),
+            ("4/55 Khu 55 Lê Duẩn", "4/55 Le Duan"),
             ("新店街173號", "XinDianJie173Hao"),
             ("논현294가 51-51", "NONHYEON294GA 51-51"),
             ("274/87 ถ.พรมอ่อน", "274/87 Th. Phrmo'on"),

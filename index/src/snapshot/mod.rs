@@ -205,16 +205,19 @@ pub struct PartyPlace {
     pub address_key: Option<u64>,
 }
 
-/// A street's words kept one by one (its longest), to forgive a word more or fewer.
+/// A street's words kept one by one (its first few), to forgive a word more or fewer.
 pub const STREET_WORDS: usize = 3;
 
-/// The keyed words of a street: its longest `STREET_WORDS`, ascending, zeros after.
+/// The keyed words of a street: its first `STREET_WORDS` (a district or quarter, when
+/// written, mostly comes after the street), ascending, zeros after.
 fn street_words(keying: &Keying, words: &[String]) -> [u32; STREET_WORDS] {
-    let mut longest: Vec<&String> = words.iter().collect();
-    longest.sort_by_key(|w| std::cmp::Reverse(w.len())); // stable: earlier words first
-    let mut keys: Vec<u32> = longest.iter().map(|w| keying.place(w)).collect();
-    keys.dedup();
-    keys.truncate(STREET_WORDS);
+    let mut keys: Vec<u32> = Vec::with_capacity(STREET_WORDS);
+    for word in words {
+        let key = keying.place(word);
+        if keys.len() < STREET_WORDS && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
     keys.sort_unstable();
     let mut out = [0; STREET_WORDS];
     out[..keys.len()].copy_from_slice(&keys);
