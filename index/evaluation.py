@@ -274,18 +274,13 @@ def _address_key(party: Party) -> tuple[str, str, str, str] | None:
 
 
 def _national_phone(phone: str) -> str:
-    """ "+49 1512345678" as written at home: the trunk prefix instead of the country code."""
-    digits = re.sub(r"[^0-9+]", "", phone)
-    for length in (3, 2, 1):
-        code = digits[1 : 1 + length]
-        try:
-            region = phonenumbers.region_code_for_country_code(int(code))
-        except ValueError:
-            continue
-        if region != "ZZ":
-            national = digits[1 + length :]
-            return f"0{national}" if region not in ("IT", "US", "CA") else national
-    return phone
+    """ "+49 1512345678" as written at home: the national format, with the country's own trunk
+    prefix where it has one (phonenumbers' metadata)."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return phone
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
 def _name_key(raw: str) -> str:
