@@ -60,6 +60,10 @@ const NUMBERED_UNIT_WORDS: &[&str] = &[
     "piano", "khu",
 ];
 
+/// Floor words written after their number and never before another ("18/F", "3. OG", "18层");
+/// "floor" is not one ("Mlinarska 88, Floor 2"), an ordinal before it is ("12th floor").
+const FOLLOWING_UNITS: [&str; 3] = ["f", "og", "ceng"];
+
 /// Articles and prepositions in street names ("Calle de Alcalá", "Rue de la Paix"), often
 /// left out.
 #[rustfmt::skip]
@@ -214,6 +218,10 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
     let mut number: Option<String> = None;
     let mut po_box = false;
     let mut skip_number = false;
+    let mut number_announced = false;
+    // a flat's number, the only number of an address that has no house number ("Studio 85,
+    // Sutton Trail")
+    let mut unit_number: Option<String> = None;
     for (i, token) in tokens.iter().enumerate() {
         let token = token.as_str();
         let next = tokens.get(i + 1).map(String::as_str);
@@ -224,15 +232,27 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
                     .strip_suffix(end)
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             });
-            let unit_follows = ordinal && next.is_some_and(|n| UNIT_WORD_SET.contains(n));
-            if !std::mem::take(&mut skip_number)
+            // "18/F", "3 OG", "18层": a floor written after its number
+            let unit_follows = next.is_some_and(|n| FOLLOWING_UNITS.contains(&n))
+                || (ordinal && next.is_some_and(|n| UNIT_WORD_SET.contains(n)));
+            // "Room 1801, No. 1 Xinghuo Road": a number announced as the house's is the house's
+            let announced = i > 0 && NUMBER_WORD_SET.contains(tokens[i - 1].as_str());
+            let skipped = std::mem::take(&mut skip_number);
+            if skipped && unit_number.is_none() {
+                unit_number = Some(house_number(token));
+            }
+            if !skipped
                 && !unit_follows
-                && number.is_none()
                 && token != postcode
+                && (number.is_none() || (announced && !number_announced))
             {
                 number = Some(house_number(token));
+                number_announced = announced;
             }
             continue;
+        }
+        if NUMBERED_UNIT_SET.contains(token) && next.is_some_and(|n| n.len() == 1) {
+            continue; // "Block B", "Tower A"
         }
         let numbered = next.is_some_and(is_number);
         if UNIT_WORD_SET.contains(token) || (numbered && NUMBERED_UNIT_SET.contains(token)) {
@@ -270,7 +290,7 @@ pub fn parse_address(lines: &[String], postcode: &str, city: &str) -> StreetAddr
     };
     StreetAddress {
         street: words.concat(),
-        number: number.unwrap_or_default(),
+        number: number.or(unit_number).unwrap_or_default(),
         words,
     }
 }
@@ -301,7 +321,17 @@ mod tests {
             ("2nd floor, 76 Talwar", "76 Talwar"),
             ("Paseo de Adán Vicens 123 Piso 47", "Paseo Adan Vicens 123"),
             ("Hercegovačka 185c, Unit 7", "Hercegovacka 185c"),
+            ("Mlinarska 88, Floor 2", "Mlinarska 88"),
+            ("Studio 236H, Gary Ville", "STUDIO 236H GARY VILLE"),
             ("4/55 Khu 55 Lê Duẩn", "4/55 Le Duan"),
+            (
+                "Room 1801, 18/F, Block B, No. 1 Xinghuo Road",
+                "1 Xinghuo Rd",
+            ),
+            (
+                "Tower A, 12th Floor, 88 Century Avenue",
+                "88 Century Ave., 3/F",
+            ),
             ("新店街173號", "XinDianJie173Hao"),
             ("논현294가 51-51", "NONHYEON294GA 51-51"),
             ("274/87 ถ.พรมอ่อน", "274/87 Th. Phrmo'on"),
