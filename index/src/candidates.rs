@@ -48,12 +48,8 @@ pub struct PreparedParty {
     pub cells: Vec<u64>,
     pub location: Option<(f64, f64)>,
     pub country: u16,
-    pub postcode: u32,
-    pub city: u32,
-    pub street: u32,
-    pub street_words: [u32; snapshot::STREET_WORDS],
-    pub house: u32,
-    pub address_key: Option<u64>,
+    /// Postcode, city and street address, keyed.
+    pub place: PartyPlace,
 }
 
 impl PreparedParty {
@@ -100,7 +96,6 @@ impl PreparedParty {
         let cells = location
             .map(|(lat, lon)| geo::disk_cells(lat, lon))
             .unwrap_or_default();
-        let place = PartyPlace::of(keying, party);
         PreparedParty {
             role: party.role.code(),
             names,
@@ -111,12 +106,7 @@ impl PreparedParty {
             cells,
             location,
             country: country_code(&party.country_code),
-            postcode: place.postcode,
-            city: place.city,
-            street: place.street,
-            street_words: place.street_words,
-            house: place.house,
-            address_key: place.address_key,
+            place: PartyPlace::of(keying, party),
         }
     }
 }
@@ -321,15 +311,15 @@ fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
     // postcode first. The bonuses only add, so a candidate that stays below the k-th best total
     // even with both cannot make the top k: its party record is never read.
     let limit = policy.name_candidates;
-    if q.city != 0 || q.postcode != 0 {
+    if q.place.city != 0 || q.place.postcode != 0 {
         let floor = kth_largest(&totals, limit) - (SAME_CITY_BONUS + SAME_POSTCODE_BONUS + 0.5);
         totals.retain(|&(_, total)| total >= floor);
         for (party, total) in totals.iter_mut() {
             let p = *party as usize;
-            if q.city != 0 && snapshot.party_city[p] == q.city {
+            if q.place.city != 0 && snapshot.party_city[p] == q.place.city {
                 *total += SAME_CITY_BONUS;
             }
-            if q.postcode != 0 && snapshot.party_postcode[p] == q.postcode {
+            if q.place.postcode != 0 && snapshot.party_postcode[p] == q.place.postcode {
                 *total += SAME_POSTCODE_BONUS;
             }
         }
@@ -458,7 +448,7 @@ pub fn match_party(
     };
     let mut pairs = name_candidates(snapshot, q, policy);
     pairs.extend(geo_candidates(snapshot, q, policy));
-    if let Some(key) = q.address_key {
+    if let Some(key) = q.place.address_key {
         let posting = snapshot.postings.get(key);
         if posting.len() <= policy.identifier_df_cap {
             pairs.extend_from_slice(posting);
@@ -566,12 +556,12 @@ fn address_agreement(
     house: u32,
     same_place: bool,
 ) -> AddressAgreement {
-    let same_street = q.street != 0
-        && (street == q.street || snapshot::same_street_words(&q.street_words, words));
+    let same_street = q.place.street != 0
+        && (street == q.place.street || snapshot::same_street_words(&q.place.street_words, words));
     if !same_street || !same_place {
         return AddressAgreement::Unknown;
     }
-    match (q.house, house) {
+    match (q.place.house, house) {
         (0, _) | (_, 0) => AddressAgreement::SameStreet,
         (a, b) if a != b => AddressAgreement::OtherNumber,
         _ => AddressAgreement::Same,
@@ -611,8 +601,9 @@ fn score_pairs(
             }
             None => f64::NAN,
         };
-        let postcode_match = q.postcode != 0 && snapshot.party_postcode[p] == q.postcode;
-        let city_match = q.city != 0 && q.city == snapshot.party_city[p];
+        let postcode_match =
+            q.place.postcode != 0 && snapshot.party_postcode[p] == q.place.postcode;
+        let city_match = q.place.city != 0 && q.place.city == snapshot.party_city[p];
         let address = address_agreement(
             q,
             snapshot.party_street[p],
@@ -648,8 +639,8 @@ fn score_pairs(
             distance_m: (!distance.is_nan()).then_some(distance),
             in_area,
             identifiers,
-            postcode_match: (q.postcode != 0 && incident_postcode != 0)
-                .then_some(q.postcode == incident_postcode),
+            postcode_match: (q.place.postcode != 0 && incident_postcode != 0)
+                .then_some(q.place.postcode == incident_postcode),
             city_match,
             country_match: (country != 0 && q.country != 0).then_some(country == q.country),
             address,

@@ -353,6 +353,13 @@ def _health(target: str) -> int:
     return int(reply.status)
 
 
+def _await_serving(target: str, within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    while _health(target) != health_pb2.HealthCheckResponse.SERVING:
+        assert time.monotonic() < deadline, "health never turned SERVING"
+        time.sleep(0.05)
+
+
 def _empty_server(tmp_path: Path, **overrides: Any) -> Running:
     store = SqliteStore(tmp_path / "empty.sqlite")
     store.close()
@@ -375,10 +382,7 @@ def test_an_empty_index_is_not_serving_and_answers_no_green(tmp_path: Path) -> N
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "no incidents" in str(refused.value.details())
         SqliteStore(tmp_path / "empty.sqlite").put(INCIDENTS[:20])  # incidents arrive
-        deadline = time.monotonic() + 10
-        while _health(target) != health_pb2.HealthCheckResponse.SERVING:
-            assert time.monotonic() < deadline, "health never turned SERVING"
-            time.sleep(0.05)
+        _await_serving(target)
         with grpc.insecure_channel(target) as channel:
             reply = pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
         assert reply.index.incidents == 20
@@ -390,10 +394,7 @@ def test_an_empty_index_serves_only_when_allowed_and_says_so(tmp_path: Path) -> 
     running = _empty_server(tmp_path, allow_empty_index=1)
     target = f"127.0.0.1:{running.port}"
     try:
-        deadline = time.monotonic() + 10
-        while _health(target) != health_pb2.HealthCheckResponse.SERVING:
-            assert time.monotonic() < deadline, "health never turned SERVING"
-            time.sleep(0.05)
+        _await_serving(target)
         with grpc.insecure_channel(target) as channel:
             reply = pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
         assert reply.stoplight == pb.STOPLIGHT_GREEN and reply.index.incidents == 0
