@@ -28,6 +28,7 @@ import redis
 
 from index import _core
 from service.store.base import StoreError
+from service.store.redis_connect import RedisOptions, check_replicated, connect
 
 log = logging.getLogger(__name__)
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -175,10 +176,13 @@ class RedisAuditSink:
     """A Stream (`{prefix}audit`) written with one pipelined XADD per record; entry ids are
     Redis's write time (every worker appends to the same stream), which time queries and
     retention use — within a flush interval of the verdict. Durability is the Redis
-    server's (AOF `appendfsync always` for no loss)."""
+    server's (AOF `appendfsync always` for no loss); a flush waits for the replicas incident
+    writes wait for (`RedisOptions.wait_replicas`) and warns when they do not confirm it (the
+    records are on the primary: written again, they would be there twice)."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    def __init__(self, url: str, prefix: str, options: RedisOptions | None = None) -> None:
+        self._options = options or RedisOptions()
+        self._redis = connect(url, self._options)
         self._stream = f"{prefix}audit"
 
     def write(self, rows: Sequence[AuditRow]) -> None:
@@ -186,9 +190,16 @@ class RedisAuditSink:
             pipe = self._redis.pipeline(transaction=False)
             for _, _, _, body in rows:
                 pipe.xadd(self._stream, {"body": body})
-            pipe.execute()
+            if self._options.wait_replicas > 0:
+                pipe.wait(self._options.wait_replicas, self._options.wait_timeout_ms)
+            replies = pipe.execute()
         except redis.RedisError as exc:
             raise StoreError(f"audit write failed: {exc}") from exc
+        if self._options.wait_replicas > 0:
+            shortfall = check_replicated(int(replies[-1]), self._options)
+            if shortfall:  # written on the primary: writing them again would duplicate them
+                log.warning("audit records not confirmed on replicas",
+                            extra={"records": len(rows), "error": shortfall})  # fmt: skip
 
     def query(self, query: AuditQuery) -> list[AuditRecord]:
         start = f"{int(query.since * 1000)}"
@@ -219,10 +230,12 @@ class RedisAuditSink:
         self._redis.close()
 
 
-def open_audit(store_url: str, redis_prefix: str) -> AuditSink:
+def open_audit(
+    store_url: str, redis_prefix: str, redis_options: RedisOptions | None = None
+) -> AuditSink:
     if store_url.startswith("sqlite:///"):
         return SqliteAuditSink(store_url.removeprefix("sqlite:///"))
-    return RedisAuditSink(store_url, redis_prefix)
+    return RedisAuditSink(store_url, redis_prefix, redis_options)
 
 
 class AuditLog:

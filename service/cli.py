@@ -94,10 +94,14 @@ def _store_settings(config: str | None, store_url: str | None) -> Settings:
 config_option = click.option(
     "--config", type=click.Path(dir_okay=False), help="Settings file (TOML)."
 )
-store_option = click.option("--store-url", help="sqlite:///PATH or redis://HOST:PORT/DB")
+store_option = click.option(
+    "--store-url",
+    help="sqlite:///PATH, redis://HOST:PORT/DB or redis+sentinel://HOST:PORT,HOST:PORT/SERVICE/DB",
+)
 _CONNECTION_OPTIONS = (
     click.option("--target", default="127.0.0.1:50051", show_default=True,
-                 help="Server address."),
+                 help="Server address, or several separated by commas (calls are balanced "
+                      "over them, round-robin)."),
     click.option("--ca-file", envvar="PREFLIGHT_CA_FILE", default="",
                  help="CA that signed the server certificate (TLS); none = plaintext."),
     click.option("--cert-file", envvar="PREFLIGHT_CERT_FILE", default="",
@@ -333,10 +337,8 @@ def showcase_incident() -> Incident:
     )
 
 
-def _put_all(
-    incidents: Iterator[Incident], total: int, store_url: str, prefix: str
-) -> dict[str, int]:
-    store = open_store(store_url, prefix)
+def _put_all(incidents: Iterator[Incident], total: int, settings: Settings) -> dict[str, int]:
+    store = open_store(settings.store_url, settings.redis_prefix, settings.redis_options())
     counts = dict.fromkeys((o.value for o in PutOutcome), 0)
     batch: list[Incident] = []
     with tqdm(total=total, unit="incident", desc="storing", file=sys.stderr) as bar:
@@ -365,7 +367,7 @@ def demo(config: str | None, store_url: str | None, count: int, seed: int) -> No
     settings = _store_settings(config, store_url)
     generated = Generator(seed).incidents(count)
     incidents = iter([showcase_incident(), *generated])
-    counts = _put_all(incidents, count + 1, settings.store_url, settings.redis_prefix)
+    counts = _put_all(incidents, count + 1, settings)
     click.echo(f"demo incidents: {counts}", err=True)
 
 
@@ -404,7 +406,7 @@ def ingest(config: str | None, store_url: str | None, file: Path) -> None:
     is_csv = file.suffix.lower() == ".csv"
     total = sum(1 for line in file.open("rb") if line.strip()) - (1 if is_csv else 0)
     rows = _read_csv(file, errors) if is_csv else _read_jsonl(file, errors)
-    counts = _put_all(rows, total, settings.store_url, settings.redis_prefix)
+    counts = _put_all(rows, total, settings)
     for error in errors:
         click.echo(error, err=True)
     click.echo(f"{file}: {counts}, rejected {len(errors)}", err=True)
@@ -703,7 +705,7 @@ def audit(  # noqa: PLR0917 - one parameter per command-line flag
 ) -> None:  # fmt: skip
     """Audit records (one per verdict) as JSON lines, oldest first."""
     settings = _store_settings(config, store_url)
-    sink = open_audit(settings.store_url, settings.redis_prefix)
+    sink = open_audit(settings.store_url, settings.redis_prefix, settings.redis_options())
     query = AuditQuery(item_id=item_id, caller=caller, since=_instant(since, 0.0),
                        until=_instant(until, float("inf")), limit=limit)  # fmt: skip
     try:

@@ -13,12 +13,20 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from service.store.redis_connect import (
+    REDIS_SCHEMES,
+    RedisOptions,
+    RedisUrlError,
+    is_sentinel_url,
+    parse_sentinel_url,
+)
+
 # The keyed hash of index keys when no index_key is set. Index keys are not secrets: a key only
 # has to be the same wherever one snapshot is built and read.
 DEFAULT_INDEX_KEY = bytes.fromhex("7072656669676874696e6465786b6579")
 
 
-STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
+STORE_SCHEMES = ("sqlite:///", *REDIS_SCHEMES)
 
 
 class SettingsError(ValueError):
@@ -33,10 +41,32 @@ def _setting(default: Any, help_text: str) -> Any:
 class Settings:
     store_url: str = _setting(
         "",
-        "Incident store: `sqlite:///PATH` (embedded) or `redis://HOST:PORT/DB`. No default: "
-        "`serve`, `demo`, `ingest` and `audit` refuse to guess one.",
+        "Incident store: `sqlite:///PATH` (embedded), `redis://HOST:PORT/DB`, or the primary "
+        "Redis Sentinel names: `redis+sentinel://HOST:PORT,HOST:PORT/SERVICE/DB` "
+        "(`rediss+sentinel://` for TLS). No default: `serve`, `demo`, `ingest` and `audit` "
+        "refuse to guess one.",
     )
     redis_prefix: str = _setting("preflight:", "Key prefix of every Redis key this service uses.")
+    redis_password: str = _setting(
+        "", "Password of the Redis primary and its replicas; empty = none (or the URL's)."
+    )
+    redis_sentinel_password: str = _setting(
+        "", "Password of the Redis Sentinels (their own `requirepass`); empty = none."
+    )
+    redis_tls_ca_file: str = _setting(
+        "",
+        "CA bundle (PEM) that signs the certificates of Redis and its Sentinels "
+        "(`rediss://`, `rediss+sentinel://`); empty = the system's CAs.",
+    )
+    redis_wait_replicas: str = _setting(
+        "auto",
+        "Replicas a write must reach (Redis WAIT) before it is acknowledged; `auto` = 1 with a "
+        "Sentinel URL, 0 with one Redis. A write that reaches fewer in time is refused "
+        "(UNAVAILABLE) and may be retried.",
+    )
+    redis_wait_timeout_ms: int = _setting(
+        1000, "How long a write waits for `redis_wait_replicas` (milliseconds)."
+    )
     listen: str = _setting("127.0.0.1:50051", "gRPC listen address (host:port).")
     tls_cert_file: str = _setting("", "Server certificate chain (PEM) for gRPC and /metrics.")
     tls_key_file: str = _setting("", "Private key (PEM) of the server certificate.")
@@ -123,6 +153,22 @@ class Settings:
             )
         return self.store_url
 
+    def wait_replicas(self) -> int:
+        """`redis_wait_replicas` with `auto` resolved."""
+        if self.redis_wait_replicas == "auto":
+            return 1 if is_sentinel_url(self.store_url) else 0
+        return int(self.redis_wait_replicas)
+
+    def redis_options(self) -> RedisOptions:
+        """What a Redis store client takes from the settings besides the URL."""
+        return RedisOptions(
+            password=self.redis_password,
+            sentinel_password=self.redis_sentinel_password,
+            tls_ca_file=self.redis_tls_ca_file,
+            wait_replicas=self.wait_replicas(),
+            wait_timeout_ms=self.redis_wait_timeout_ms,
+        )
+
     def index_key_bytes(self) -> bytes:
         return bytes.fromhex(self.index_key) if self.index_key else DEFAULT_INDEX_KEY
 
@@ -189,7 +235,20 @@ def load_settings(
     if settings.log_format not in ("console", "json"):
         raise SettingsError("log_format must be console or json")
     if settings.store_url and not settings.store_url.startswith(STORE_SCHEMES):
-        raise SettingsError("store_url must start with sqlite:///, redis:// or rediss://")
+        raise SettingsError(
+            "store_url must start with sqlite:///, redis://, rediss://, redis+sentinel:// or "
+            "rediss+sentinel://"
+        )
+    if is_sentinel_url(settings.store_url):
+        try:
+            parse_sentinel_url(settings.store_url)
+        except RedisUrlError as exc:
+            raise SettingsError(f"store_url: {exc}") from exc
+    wait = settings.redis_wait_replicas
+    if wait != "auto" and not (wait.isdigit() and int(wait) <= 16):
+        raise SettingsError("redis_wait_replicas must be auto or a number of replicas (0-16)")
+    if settings.redis_wait_timeout_ms < 1:
+        raise SettingsError("redis_wait_timeout_ms must be at least 1")
     try:
         bytes.fromhex(settings.audit_key)
     except ValueError as exc:

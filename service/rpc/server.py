@@ -107,7 +107,9 @@ def log_index_event(event: str, fields: dict[str, object]) -> None:
 
 
 def new_holder(settings: Settings, store: IncidentStore | None = None) -> IndexHolder:
-    store = store or open_store(settings.require_store(), settings.redis_prefix)
+    store = store or open_store(
+        settings.require_store(), settings.redis_prefix, settings.redis_options()
+    )
     folder = settings.snapshot_folder()
     key = settings.index_key_bytes()
     files = SnapshotFiles(folder, key) if folder else None
@@ -168,7 +170,7 @@ def new_audit_log(settings: Settings, metrics: ServerMetrics | None) -> AuditLog
     if not settings.audit:
         return None
     audit = AuditLog(
-        open_audit(settings.store_url, settings.redis_prefix),
+        open_audit(settings.store_url, settings.redis_prefix, settings.redis_options()),
         max_pending=settings.audit_buffer,
         retention_years=settings.audit_retention_years,
         on_dropped=metrics.audit_dropped.inc if metrics else lambda n: None,

@@ -9,7 +9,10 @@ last id (no consumer groups, no Pub/Sub). A cursor older than the stream's delet
 `reset=True`.
 
 Durability is Redis's: with `appendonly yes` and `appendfsync always` an acknowledged write
-survives a crash; with the default `everysec` up to about a second of writes can be lost.
+survives a crash; with the default `everysec` up to about a second of writes can be lost. With
+`wait_replicas` (RedisOptions), a write is acknowledged only once that many replicas have it
+(WAIT, on the same connection in one pipeline), so it survives the loss of the primary and a
+Sentinel failover to one of them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from service.store.base import (
     iter_raw_pages,
     split_points,
 )
+from service.store.redis_connect import RedisOptions, check_replicated, connect
 
 _PUT_SCRIPT = """
 local stream, ids = KEYS[1], KEYS[2]
@@ -65,9 +69,12 @@ def _stream_id(text: str) -> tuple[int, int]:
 
 
 class RedisStore:
-    def __init__(self, url: str, prefix: str = "preflight:") -> None:
+    def __init__(
+        self, url: str, prefix: str = "preflight:", options: RedisOptions | None = None
+    ) -> None:
         self.prefix = prefix
-        self._redis = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        self._options = options or RedisOptions()
+        self._redis = connect(url, self._options)
         self._stream = f"{prefix}changes"
         self._ids = f"{prefix}ids"
         self._put = self._redis.register_script(_PUT_SCRIPT)
@@ -90,8 +97,22 @@ class RedisStore:
         args: list[Any] = []
         for incident in incidents:
             args += [incident.incident_id, incident.version, incident_to_json(incident)]
-        result = self._call("put", self._put, keys=keys, args=args)
+        result = self._call("put", self._put_replicated, keys, args)
         return [PutOutcome(r.decode() if isinstance(r, bytes) else r) for r in result]
+
+    def _put_replicated(self, keys: list[str], args: list[Any]) -> Any:
+        """The script's outcomes, once WAIT says enough replicas have the write (one pipeline:
+        WAIT counts the writes of its own connection)."""
+        if self._options.wait_replicas <= 0:
+            return self._put(keys=keys, args=args)
+        pipe = self._redis.pipeline(transaction=False)
+        self._put(keys=keys, args=args, client=pipe)
+        pipe.wait(self._options.wait_replicas, self._options.wait_timeout_ms)
+        outcomes, replicas = pipe.execute()
+        refusal = check_replicated(int(replicas), self._options)
+        if refusal:
+            raise StoreError(f"redis put not acknowledged: {refusal}")
+        return outcomes
 
     def get(self, incident_id: str) -> Incident | None:
         return self.get_many([incident_id]).get(incident_id)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from service.settings import Settings, SettingsError, load_settings
+from service.store.redis_connect import RedisOptions, SentinelUrl, parse_sentinel_url
 
 CONFIGURATION = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
 
@@ -36,6 +37,11 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ("", {"PREFLIGHT_STORE_URL": "postgres://x"}, "store_url must start with"),
         ("", {"PREFLIGHT_LOG_FORMAT": "xml"}, "log_format"),
         ("= broken", {}, "config file"),
+        ("", {"PREFLIGHT_STORE_URL": "redis+sentinel://s1:26379"}, "service after the Sentinels"),
+        ("", {"PREFLIGHT_STORE_URL": "redis+sentinel://s1:x/m"}, "bad Sentinel address"),
+        ("", {"PREFLIGHT_STORE_URL": "redis+sentinel://s1/m/zero"}, "database must be a number"),
+        ('redis_wait_replicas = "one"\n', {}, "redis_wait_replicas must be auto or a number"),
+        ("redis_wait_timeout_ms = 0\n", {}, "redis_wait_timeout_ms must be at least 1"),
     ],
 )
 def test_bad_settings_are_named(
@@ -57,3 +63,18 @@ def test_snapshot_files_go_beside_an_sqlite_store_unless_told_otherwise() -> Non
     assert chosen.snapshot_folder() == "/srv/snap"
     off = load_settings(environ={"PREFLIGHT_SNAPSHOT_DIR": ""})
     assert off.snapshot_folder() == ""
+
+
+def test_a_sentinel_store_waits_for_one_replica_unless_told_otherwise() -> None:
+    url = "rediss+sentinel://:pw@s1:26379,s2,[::1]:26380/preflight/2"
+    sentinel = load_settings(environ={"PREFLIGHT_REDIS_SENTINEL_PASSWORD": "s"},
+                             overrides={"store_url": url})  # fmt: skip
+    assert sentinel.redis_options() == RedisOptions(sentinel_password="s", wait_replicas=1)
+    assert parse_sentinel_url(url) == SentinelUrl(
+        (("s1", 26379), ("s2", 26379), ("::1", 26380)), "preflight", 2, "pw", tls=True
+    )
+    single = load_settings(environ={}, overrides={"store_url": "redis://r:6379/0"})
+    assert single.redis_options().wait_replicas == 0
+    told = load_settings(environ={"PREFLIGHT_REDIS_WAIT_REPLICAS": "2"},
+                         overrides={"store_url": url, "redis_wait_timeout_ms": 50})  # fmt: skip
+    assert (told.redis_options().wait_replicas, told.redis_options().wait_timeout_ms) == (2, 50)
