@@ -1,8 +1,10 @@
-"""A small typed client: default deadlines, and retries on UNAVAILABLE only (never on a
-verdict or a refusal)."""
+"""A small typed client: default deadlines, retries on UNAVAILABLE only (never on a verdict or
+a refusal), and calls balanced over several servers."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +24,55 @@ DEFAULT_TIMEOUT_S = 2.0
 API_KEY_HEADER = "x-api-key"
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _resolved(address: str) -> list[str]:
+    """The IP addresses (`ip:port`, IPv6 in brackets) a HOST:PORT stands for, now."""
+    host, port = _split_address(address)
+    try:
+        ips = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ValueError(f"{address!r}: {exc}") from exc
+        ips = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
+        if any(ip.version == 4 for ip in ips):  # a name with both: its IPv4 addresses
+            ips = [ip for ip in ips if ip.version == 4]
+    return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}" for ip in ips]
+
+
+def balanced_target(target: str) -> tuple[str, list[tuple[str, str]]]:
+    """The gRPC target and channel options for `target`, balanced call by call (round_robin)
+    over every server it names: one address (a `dns:///NAME:PORT` target reaches every address
+    the name resolves to, as a headless Kubernetes Service's name does), or several
+    separated by commas (resolved once, here)."""
+    addresses = [a.strip() for a in target.split(",") if a.strip()]
+    if not addresses:
+        raise ValueError("no server address given")
+    options = [("grpc.lb_policy_name", "round_robin")]
+    if len(addresses) == 1:
+        return addresses[0], options
+    ips = [ip for address in addresses for ip in _resolved(address)]
+    families = {"ipv6" if ip.startswith("[") else "ipv4" for ip in ips}
+    if len(families) > 1:
+        raise ValueError(f"{target!r} mixes IPv4 and IPv6 servers: give one kind")
+    # The first name is the authority TLS checks the servers' certificates against.
+    options.append(("grpc.default_authority", addresses[0]))
+    return f"{families.pop()}:{','.join(ips)}", options
+
+
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """Where the server is and how to prove who we are: TLS with the server's CA, then a
-    client certificate (mTLS) or an API key. No CA = plaintext (local development)."""
+    """Where the servers are and how to prove who we are: TLS with the servers' CA, then a
+    client certificate (mTLS) or an API key. No CA = plaintext (local development). `target`
+    is one HOST:PORT, or several separated by commas: calls are balanced over them and go
+    around a server that stops answering."""
 
     target: str = "127.0.0.1:50051"
     ca_file: str = ""
@@ -34,16 +81,17 @@ class Connection:
     api_key: str = ""
 
     def channel(self) -> grpc.Channel:
+        target, options = balanced_target(self.target)
         if not self.ca_file:
             if self.api_key or self.cert_file:
                 raise ValueError("credentials are only sent over TLS: give the server's CA file")
-            return grpc.insecure_channel(self.target)
+            return grpc.insecure_channel(target, options)
         credentials = grpc.ssl_channel_credentials(
             root_certificates=Path(self.ca_file).read_bytes(),
             private_key=Path(self.key_file).read_bytes() if self.key_file else None,
             certificate_chain=Path(self.cert_file).read_bytes() if self.cert_file else None,
         )
-        return grpc.secure_channel(self.target, credentials)
+        return grpc.secure_channel(target, credentials, options)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
