@@ -51,6 +51,10 @@ SERVICE_NAMES = tuple(
 )
 
 
+# A health service name that says SERVING while the process answers calls at all, whatever
+# its index: what a liveness probe asks (a replica still loading, or waiting for incidents,
+# is not ready but must not be restarted for it).
+LIVENESS_SERVICE = "liveness"
 REFUSING_THREADS = 8
 
 
@@ -281,6 +285,7 @@ def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

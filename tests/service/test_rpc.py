@@ -22,7 +22,7 @@ from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.client import PreflightClient
 from service.codec import incident_to_json
 from service.rpc import convert
-from service.rpc.server import Running, start_server
+from service.rpc.server import LIVENESS_SERVICE, Running, start_server
 from service.settings import load_settings
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
@@ -347,9 +347,11 @@ def test_a_client_over_its_rate_waits_as_told_and_gets_its_verdicts(tmp_path: Pa
         running.stop(1.0)
 
 
-def _health(target: str) -> int:
+def _health(target: str, service: str = "") -> int:
     with grpc.insecure_channel(target) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service)
+        )
     return int(reply.status)
 
 
@@ -377,6 +379,8 @@ def test_an_empty_index_is_not_serving_and_answers_no_green(tmp_path: Path) -> N
     try:
         time.sleep(0.3)  # long enough for health to have followed the index
         assert _health(target) == health_pb2.HealthCheckResponse.NOT_SERVING
+        # not ready, but alive: a liveness probe must not restart it for waiting
+        assert _health(target, LIVENESS_SERVICE) == health_pb2.HealthCheckResponse.SERVING
         with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
             pb_grpc.ScreeningServiceStub(channel).Screen(request_for(known_party(0)))
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -388,6 +392,8 @@ def test_an_empty_index_is_not_serving_and_answers_no_green(tmp_path: Path) -> N
         assert reply.index.incidents == 20
     finally:
         running.stop(1.0)
+    with pytest.raises(grpc.RpcError):  # stopped: nothing answers, alive or not
+        _health(target, LIVENESS_SERVICE)
 
 
 def test_an_empty_index_serves_only_when_allowed_and_says_so(tmp_path: Path) -> None:
