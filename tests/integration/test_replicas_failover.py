@@ -55,7 +55,7 @@ class Load:
     client: PreflightClient
     stop: threading.Event = field(default_factory=threading.Event)
     screens: list[tuple[float, str]] = field(default_factory=list)  # (time, "OK" or code)
-    puts: list[tuple[float, str, str]] = field(default_factory=list)  # (time, id, outcome)
+    puts: list[tuple[float, str, str]] = field(default_factory=list)  # (answered, id, outcome)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
@@ -79,12 +79,11 @@ class Load:
         for incident in FRESH:
             if self.stop.is_set():
                 return
-            started = time.monotonic()
             try:
                 self.client.put_incidents([convert.incident_to_pb(incident)], timeout_s=3.0)
-                self.puts.append((started, incident.incident_id, "OK"))
+                self.puts.append((time.monotonic(), incident.incident_id, "OK"))
             except grpc.RpcError as exc:
-                self.puts.append((started, incident.incident_id, exc.code().name))
+                self.puts.append((time.monotonic(), incident.incident_id, exc.code().name))
             time.sleep(INGEST_PAUSE_S)
 
     def finish(self) -> None:
