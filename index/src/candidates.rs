@@ -18,6 +18,7 @@ use crate::scoring::{
     address_points, evidence_points, incident_weight, points_for, points_upper_bound, score_of,
     stoplight_of, AddressAgreement, PairEvidence, Stoplight,
 };
+use crate::similarity::PreparedName;
 use crate::snapshot::{self, country_code, identifiers_of, PartyPlace, Snapshot, NAME_SEP};
 
 const SAME_CITY_BONUS: f64 = 1.0; // about an eighth of a rare token's IDF weight: tie-breaks
@@ -39,7 +40,7 @@ const MIN_DISTINCTIVE_WORD: usize = 4; // token groups: name index · this + tok
 /// same keying.
 pub struct PreparedParty {
     pub role: u8,
-    pub names: Vec<String>, // normalised cores
+    pub names: Vec<PreparedName>, // normalised cores
     /// The names that are one word and nothing else ("Hongda", "Hongda Ltd").
     pub single_words: Vec<String>,
     pub name_keys: WeightedKeys,
@@ -76,7 +77,7 @@ impl PreparedParty {
             if name.tokens.len() == 1 {
                 single_words.push(name.core.clone());
             }
-            names.push(name.core);
+            names.push(PreparedName::new(&name.core));
             n += 1;
         }
         let groups = name_keys
@@ -416,16 +417,16 @@ fn identifier_hits(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> V
 
 /// The best name similarity of a pair over all their name forms, and the (query, incident)
 /// forms that give it (the first best combination, query names outermost).
-fn best_names<'a>(query: &'a [String], incident: &'a [u8]) -> (f64, &'a str, &'a [u8]) {
+fn best_names<'a>(query: &'a [PreparedName], incident: &'a [u8]) -> (f64, &'a str, &'a [u8]) {
     let mut best: Option<(f64, &str, &[u8])> = None;
     if incident.is_empty() {
         return (0.0, "", b"");
     }
     for q in query {
         for form in incident.split(|&b| b == NAME_SEP as u8) {
-            let s = keys::similarity_bytes(q.as_bytes(), form);
+            let s = q.similarity(form);
             if best.is_none_or(|(b, _, _)| s > b) {
-                best = Some((s, q.as_str(), form));
+                best = Some((s, q.text(), form));
             }
         }
     }
@@ -478,7 +479,7 @@ fn distinctive_words<'a>(snapshot: &Snapshot, q: &'a PreparedParty) -> Vec<&'a s
         DISTINCTIVE_MIN_COUNT.max((snapshot.party_count() as f64 * DISTINCTIVE_SHARE) as usize);
     q.names
         .iter()
-        .map(String::as_str)
+        .map(PreparedName::text)
         .filter(|name| {
             name.len() >= MIN_DISTINCTIVE_WORD
                 && !name.contains(' ')

@@ -15,6 +15,7 @@ pub mod proto;
 pub mod reasons;
 pub mod rounding;
 pub mod scoring;
+pub mod similarity;
 pub mod snapshot;
 pub mod summary;
 pub mod verdict;

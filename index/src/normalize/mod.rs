@@ -231,24 +231,48 @@ fn nfkc(text: &str) -> Cow<'_, str> {
 }
 
 /// Consonant-and-sound fold of a token (Natalya/Natalia, Khan/Han), for a second opinion.
+/// The rules apply one after another, each to every non-overlapping occurrence from the left
+/// (`str::replace`); they are ASCII, so they work on bytes without breaking UTF-8.
 pub fn phonetic(text: &str) -> String {
-    let mut folded = text.to_owned();
+    let mut folded = text.as_bytes().to_vec();
+    let mut scratch = Vec::with_capacity(folded.len());
     for (old, new) in PHONETIC_RULES {
-        if folded.contains(old) {
-            folded = folded.replace(old, new);
-        }
+        replace_ascii(&mut folded, &mut scratch, old.as_bytes(), new.as_bytes());
     }
-    // ([a-z])\1+ → \1
-    let mut out = String::with_capacity(folded.len());
+    // ([a-z])\1+ → \1 (a byte of a multi-byte character is never ASCII)
     let mut last = None;
-    for ch in folded.chars() {
-        if ch.is_ascii_lowercase() && last == Some(ch) {
-            continue;
-        }
-        last = Some(ch);
-        out.push(ch);
+    folded.retain(|&b| {
+        let repeat = b.is_ascii_lowercase() && last == Some(b);
+        last = Some(b);
+        !repeat
+    });
+    String::from_utf8(folded).expect("ASCII replaced by ASCII keeps UTF-8")
+}
+
+/// Every non-overlapping `old` in `text`, from the left, replaced by `new` (`old` non-empty).
+fn replace_ascii(text: &mut Vec<u8>, scratch: &mut Vec<u8>, old: &[u8], new: &[u8]) {
+    if let ([from], [to]) = (old, new) {
+        text.iter_mut()
+            .filter(|b| **b == *from)
+            .for_each(|b| *b = *to);
+        return;
     }
-    out
+    let Some(first) = text.windows(old.len()).position(|w| w == old) else {
+        return;
+    };
+    scratch.clear();
+    scratch.extend_from_slice(&text[..first]);
+    let mut at = first;
+    while at < text.len() {
+        if text[at..].starts_with(old) {
+            scratch.extend_from_slice(new);
+            at += old.len();
+        } else {
+            scratch.push(text[at]);
+            at += 1;
+        }
+    }
+    std::mem::swap(text, scratch);
 }
 
 /// Consonant skeleton for transliteration variants: Mohammed/Muhammad → "md".

@@ -223,6 +223,21 @@ proptest! {
     }
 
     #[test]
+    fn phonetic_is_the_rules_replaced_one_by_one(text in "[a-z yqwhkcdzjtpou\u{e9}\u{4e2d}]{0,24}") {
+        let mut expected = text.clone();
+        for (old, new) in super::PHONETIC_RULES {
+            expected = expected.replace(old, new);
+        }
+        let mut deduped = String::new();
+        for ch in expected.chars() {
+            if !(ch.is_ascii_lowercase() && deduped.ends_with(ch)) {
+                deduped.push(ch);
+            }
+        }
+        prop_assert_eq!(phonetic(&text), deduped);
+    }
+
+    #[test]
     fn nothing_panics(raw in "\\PC*", other in any_text(), cc in "[A-Za-z]{0,3}") {
         for text in [&raw, &other] {
             let _ = normalize_place(text);
