@@ -13,7 +13,6 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import grpc
 
@@ -126,10 +125,9 @@ def shows(target: str, incident: Incident) -> bool:
 
 
 def test_replicas_keep_answering_through_a_redis_failover_and_a_lost_replica(
-    tmp_path: Path,
+    redis_ha: RedisHa,
 ) -> None:
-    ha = RedisHa(tmp_path)
-    ha.start()
+    ha = redis_ha
     options = RedisOptions(password=PASSWORD, sentinel_password=SENTINEL_PASSWORD,
                            wait_replicas=1)  # fmt: skip
     writer = RedisStore(ha.url, PREFIX, options)
@@ -176,13 +174,9 @@ def test_replicas_keep_answering_through_a_redis_failover_and_a_lost_replica(
         load.client.close()
         for process in replicas:
             stop_server_process(process)
-    try:
-        reader = RedisStore(ha.url, PREFIX, options)
+    with closing(RedisStore(ha.url, PREFIX, options)) as reader:
         acknowledged = load.acknowledged()
         lost = set(acknowledged) - set(reader.get_many(acknowledged, lambda i, e: None))
-        reader.close()
-    finally:
-        ha.stop()
     refused = sum(1 for at, _, outcome in load.puts if at > killed and outcome != "OK")
     print(
         f"\nfailover: promoted {promoted - killed:.2f} s after the SIGKILL; screens "

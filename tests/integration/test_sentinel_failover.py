@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 import redis
@@ -40,9 +39,10 @@ def matched(holder: IndexHolder, incident: Incident) -> bool:
     return incident.incident_id in found
 
 
-def test_a_promoted_replica_without_the_last_writes_makes_readers_reload(tmp_path: Path) -> None:
-    ha = RedisHa(tmp_path)
-    ha.start()
+def test_a_promoted_replica_without_the_last_writes_makes_readers_reload(
+    redis_ha: RedisHa,
+) -> None:
+    ha = redis_ha
     prefix = "lagging:"
     events: list[str] = []
     holder = IndexHolder(RedisStore(ha.url, prefix, NO_WAIT), poll_interval_s=0.05,
@@ -81,4 +81,3 @@ def test_a_promoted_replica_without_the_last_writes_makes_readers_reload(tmp_pat
         for client in (waiting, unwaited):
             client.close()
         replica.close()
-        ha.stop()
