@@ -569,6 +569,44 @@ fn address_agreement(
     }
 }
 
+/// What scoring reads of an incident party and its incident.
+struct PartyRecord<'a> {
+    row: u32,
+    country: u16,
+    names: &'a [u8],
+    point: [f64; 2],
+    postcode: u32,
+    city: u32,
+    street: u32,
+    street_words: &'a [u32],
+    house: u32,
+    kind: u8,
+    substance: u8,
+    reported_on: i32,
+}
+
+impl<'a> PartyRecord<'a> {
+    fn read(snapshot: &'a Snapshot, party: u32) -> Self {
+        let p = party as usize;
+        let row = snapshot.party_incident[p];
+        let r = row as usize;
+        PartyRecord {
+            row,
+            country: snapshot.party_country[p],
+            names: snapshot.party_names.get_bytes(p),
+            point: snapshot.party_point[p],
+            postcode: snapshot.party_postcode[p],
+            city: snapshot.party_city[p],
+            street: snapshot.party_street[p],
+            street_words: snapshot.street_words_of(p),
+            house: snapshot.party_house[p],
+            kind: snapshot.kinds[r],
+            substance: snapshot.substances[r],
+            reported_on: snapshot.reported_on[r],
+        }
+    }
+}
+
 /// The reported matches among `pairs` (ascending party ids); with `bounded`, pairs whose
 /// points cannot reach the report score are skipped unscored.
 #[allow(clippy::too_many_arguments)]
@@ -583,12 +621,18 @@ fn score_pairs(
 ) -> Vec<Found> {
     let (ids, areas) = (context.ids, context.areas);
     let report_points = points_for(policy, policy.report_score);
+    // All the pairs' party and incident fields are read first, in a loop of loads alone, so
+    // that their cache misses (one or more a column, in a large index) overlap instead of
+    // waiting one by one behind each pair's name comparison.
+    let records: Vec<PartyRecord<'_>> = pairs
+        .iter()
+        .map(|&party| PartyRecord::read(snapshot, party))
+        .collect();
     let mut out = Vec::new();
-    for &party in pairs {
-        let p = party as usize;
-        let row = snapshot.party_incident[p];
-        let country = snapshot.party_country[p];
-        let forms = snapshot.party_names.get_bytes(p);
+    for (&party, record) in pairs.iter().zip(&records) {
+        let row = record.row;
+        let country = record.country;
+        let forms = record.names;
         let (mut similarity, mut query_name, mut incident_name) = best_names(&q.names, forms);
         if similarity < DISTINCTIVE_SIMILARITY && country != 0 && country == q.country {
             if let Some((word, form)) = holds_distinctive(forms, context.distinctive) {
@@ -597,19 +641,18 @@ fn score_pairs(
         }
         let distance = match q.location {
             Some((lat, lon)) => {
-                let [party_lat, party_lon] = snapshot.party_point[p];
+                let [party_lat, party_lon] = record.point;
                 geo::haversine_m(lat, lon, party_lat, party_lon)
             }
             None => f64::NAN,
         };
-        let postcode_match =
-            q.place.postcode != 0 && snapshot.party_postcode[p] == q.place.postcode;
-        let city_match = q.place.city != 0 && q.place.city == snapshot.party_city[p];
+        let postcode_match = q.place.postcode != 0 && record.postcode == q.place.postcode;
+        let city_match = q.place.city != 0 && q.place.city == record.city;
         let address = address_agreement(
             q,
-            snapshot.party_street[p],
-            snapshot.street_words_of(p),
-            snapshot.party_house[p],
+            record.street,
+            record.street_words,
+            record.house,
             postcode_match || city_match || distance <= policy.far_location_m,
         );
         let (address_alone, mut address_beside) = address_points(policy, address);
@@ -619,12 +662,11 @@ fn score_pairs(
         if city_match {
             address_beside += policy.city_weight;
         }
-        let r = row as usize;
         let weight = incident_weight(
             policy,
-            snapshot.kinds[r],
-            snapshot.substances[r],
-            i64::from(today) - i64::from(snapshot.reported_on[r]),
+            record.kind,
+            record.substance,
+            i64::from(today) - i64::from(record.reported_on),
         );
         let identifiers = ids.iter().find(|h| h.0 == party).map_or(0, |h| h.1);
         let in_area = areas.binary_search(&party).is_ok();
@@ -634,7 +676,7 @@ fn score_pairs(
         if bounded && !(special || bound >= report_points) {
             continue;
         }
-        let incident_postcode = snapshot.party_postcode[p];
+        let incident_postcode = record.postcode;
         let ev = PairEvidence {
             name_similarity: similarity,
             distance_m: (!distance.is_nan()).then_some(distance),

@@ -257,14 +257,18 @@ fn replace_ascii(text: &mut Vec<u8>, scratch: &mut Vec<u8>, old: &[u8], new: &[u
             .for_each(|b| *b = *to);
         return;
     }
-    let Some(first) = text.windows(old.len()).position(|w| w == old) else {
+    // Byte by byte: the rules are two or three letters, too short for memcmp to pay.
+    let occurs_at = |text: &[u8], at: usize| {
+        text.len() - at >= old.len() && old.iter().zip(&text[at..]).all(|(a, b)| a == b)
+    };
+    let Some(first) = (0..text.len()).find(|&at| occurs_at(text, at)) else {
         return;
     };
     scratch.clear();
     scratch.extend_from_slice(&text[..first]);
     let mut at = first;
     while at < text.len() {
-        if text[at..].starts_with(old) {
+        if occurs_at(text, at) {
             scratch.extend_from_slice(new);
             at += old.len();
         } else {
