@@ -23,8 +23,3 @@ pub mod view;
 
 #[cfg(feature = "python")]
 mod py;
-
-/// mimalloc for the core's own allocations (Python's stay with its allocator): a screen makes
-/// many small short-lived ones, where glibc's malloc and free took about a tenth of its time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
