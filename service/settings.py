@@ -106,6 +106,11 @@ class Settings:
     audit_buffer: int = _setting(
         200_000, "Audit records buffered for the writer; beyond it they are dropped (counted)."
     )
+    health_listen: str = _setting(
+        "",
+        "Plaintext listen address (host:port) answering grpc.health.v1 and nothing else, for "
+        "probes that cannot speak TLS (Kubernetes' native gRPC probe); empty = none.",
+    )
     metrics_listen: str = _setting(
         "127.0.0.1:9464",
         "Prometheus `/metrics` listen address (host:port); empty = none. HTTPS when TLS is on, "

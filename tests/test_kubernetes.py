@@ -154,6 +154,7 @@ def test_the_pods_serve_the_settings_they_mount(directory: Path, tmp_path: Path)
     ports = {p["name"]: p["containerPort"] for p in container(objects)["ports"]}
     assert settings.listen == f"0.0.0.0:{ports['grpc']}"
     assert settings.metrics_listen == f"0.0.0.0:{ports['metrics']}"
+    assert settings.health_listen == f"0.0.0.0:{ports['health']}"
     assert settings.workers == int(container(objects)["resources"]["requests"]["cpu"])
     policy_key, volume = _volume_at(objects, settings.policy_file)
     assert volume["configMap"]["name"] == config["metadata"]["name"]
@@ -169,11 +170,14 @@ def test_the_pods_serve_the_settings_they_mount(directory: Path, tmp_path: Path)
 def test_the_probes_ask_what_the_server_answers(tmp_path: Path) -> None:
     objects = render(PRODUCTION)
     app = container(objects)
-    grpc_port = next(p["containerPort"] for p in app["ports"] if p["name"] == "grpc")
-    assert app["readinessProbe"]["grpc"] == {"port": grpc_port}  # "": an index with incidents
-    for probe in ("livenessProbe", "startupProbe"):
-        assert app[probe]["grpc"] == {"port": grpc_port, "service": LIVENESS_SERVICE}
     _, settings = _settings_file(objects, tmp_path)
+    # The kubelet's gRPC probe speaks no TLS: the probes ask the plaintext health-only port.
+    assert settings.tls_cert_file and settings.health_listen
+    health_port = int(settings.health_listen.rpartition(":")[2])
+    assert health_port != int(settings.listen.rpartition(":")[2])
+    assert app["readinessProbe"]["grpc"] == {"port": health_port}  # "": an index with incidents
+    for probe in ("livenessProbe", "startupProbe"):
+        assert app[probe]["grpc"] == {"port": health_port, "service": LIVENESS_SERVICE}
     drain_s = app["lifecycle"]["preStop"]["sleep"]["seconds"] + settings.shutdown_grace_s
     assert _spec(one(objects, "Deployment"))["terminationGracePeriodSeconds"] > drain_s
     startup = app["startupProbe"]

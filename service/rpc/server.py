@@ -81,12 +81,15 @@ class Running:
     store: IncidentStore
     health: health.HealthServicer
     audit: AuditLog | None = None
+    health_server: grpc.Server | None = None
 
     def stop(self, grace_s: float) -> None:
         """Stop taking calls, let in-flight ones finish, write their audit records, then stop
         tailing."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_s).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         if self.audit is not None:
             self.audit.stop()
         self.holder.stop()
@@ -210,6 +213,23 @@ def ready_to_serve(status: IndexStatus, allow_empty_index: bool) -> bool:
     return status.loaded and (status.incidents > 0 or allow_empty_index)
 
 
+def _health_only_server(listen: str, servicer: health.HealthServicer) -> grpc.Server | None:
+    """A plaintext server on `listen` with the health service alone (the same servicer, so the
+    same answers), for probes that cannot speak TLS; it says whether a replica is ready and
+    nothing else. Workers share its port as they share the main one."""
+    if not listen:
+        return None
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+        options=[("grpc.so_reuseport", 1)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    if server.add_insecure_port(listen) == 0:
+        raise OSError(f"cannot listen on {listen} (health_listen)")
+    server.start()
+    return server
+
+
 def _track_health(
     holder: IndexHolder, servicer: health.HealthServicer, allow_empty_index: bool, port: int
 ) -> None:
@@ -296,6 +316,7 @@ def start_server(
         port = server.add_secure_port(settings.listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen}")
+    health_server = _health_only_server(settings.health_listen, health_servicer)
     server.start()
     holder.start()
 
@@ -309,4 +330,4 @@ def start_server(
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
         ).start()
-    return Running(server, port, holder, store, health_servicer, audit)
+    return Running(server, port, holder, store, health_servicer, audit, health_server)

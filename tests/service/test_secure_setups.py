@@ -10,6 +10,7 @@ import grpc
 import pytest
 from click.testing import CliRunner
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
@@ -19,9 +20,10 @@ from service.certs import make_development_pki
 from service.cli import main
 from service.client import Connection, PreflightClient
 from service.metrics import ServerMetrics
-from service.rpc.server import Running, start_server
+from service.rpc.server import LIVENESS_SERVICE, Running, start_server
 from service.settings import Settings, SettingsError, load_settings
 from service.store.sqlite import SqliteStore
+from tests.conftest import free_port
 
 AUDIT_KEY = "a1" * 16
 
@@ -131,3 +133,49 @@ def test_failed_authentications_are_limited_per_address_and_counted(
     assert registry.get_sample_value("preflight_auth_failures_total", refused) == 5
     throttled = registry.get_sample_value("preflight_auth_failures_total", {"outcome": "throttled"})
     assert throttled == 36
+
+
+def test_probes_that_speak_no_tls_get_health_alone_on_its_own_port(
+    tmp_path: Path, pki: Path
+) -> None:
+    """Kubernetes' gRPC probe cannot do TLS: `health_listen` answers it in plaintext, with the
+    server's own health answers and nothing else, while the main port stays TLS only."""
+    health_port = free_port()
+    settings = tls_settings(tmp_path, pki, '[callers.x]\nroles = ["screen"]\n',
+                            health_listen=f"127.0.0.1:{health_port}")  # fmt: skip
+    running = start_server(settings)
+    try:
+        assert running.holder.wait_loaded(30)
+        with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+            check = channel.unary_unary(
+                "/grpc.health.v1.Health/Check",
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
+            )
+            deadline = time.monotonic() + 10
+            status = check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
+            while status != health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+                time.sleep(0.05)
+                status = check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            live = check(health_pb2.HealthCheckRequest(service=LIVENESS_SERVICE), timeout=2)
+            assert live.status == health_pb2.HealthCheckResponse.SERVING
+            screen = channel.unary_unary(
+                "/preflight.v1.ScreeningService/Screen",
+                request_serializer=pb.ScreenRequest.SerializeToString,
+                response_deserializer=pb.ScreenResponse.FromString,
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                screen(item(), timeout=2)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as plaintext:
+            check_main = plaintext.unary_unary(
+                "/grpc.health.v1.Health/Check",
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
+            )
+            with pytest.raises(grpc.RpcError) as no_tls:
+                check_main(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            assert no_tls.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        running.stop(1.0)
