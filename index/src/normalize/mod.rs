@@ -231,52 +231,55 @@ fn nfkc(text: &str) -> Cow<'_, str> {
 }
 
 /// Consonant-and-sound fold of a token (Natalya/Natalia, Khan/Han), for a second opinion.
-/// The rules apply one after another, each to every non-overlapping occurrence from the left
-/// (`str::replace`); they are ASCII, so they work on bytes without breaking UTF-8.
 pub fn phonetic(text: &str) -> String {
     let mut folded = text.as_bytes().to_vec();
-    let mut scratch = Vec::with_capacity(folded.len());
-    for (old, new) in PHONETIC_RULES {
-        replace_ascii(&mut folded, &mut scratch, old.as_bytes(), new.as_bytes());
-    }
-    // ([a-z])\1+ → \1 (a byte of a multi-byte character is never ASCII)
-    let mut last = None;
-    folded.retain(|&b| {
-        let repeat = b.is_ascii_lowercase() && last == Some(b);
-        last = Some(b);
-        !repeat
-    });
+    let len = phonetic_in_place(&mut folded);
+    folded.truncate(len);
     String::from_utf8(folded).expect("ASCII replaced by ASCII keeps UTF-8")
 }
 
-/// Every non-overlapping `old` in `text`, from the left, replaced by `new` (`old` non-empty).
-fn replace_ascii(text: &mut Vec<u8>, scratch: &mut Vec<u8>, old: &[u8], new: &[u8]) {
-    if let ([from], [to]) = (old, new) {
-        text.iter_mut()
-            .filter(|b| **b == *from)
-            .for_each(|b| *b = *to);
-        return;
+/// `phonetic` of the UTF-8 text in `text`, written over it; the folded length. The rules apply
+/// one after another, each to every non-overlapping occurrence from the left (`str::replace`).
+/// They are ASCII, so they work on bytes without breaking UTF-8, and none lengthens the text,
+/// so each rewrites it in place: what it writes never overtakes what it has still to read.
+pub fn phonetic_in_place(text: &mut [u8]) -> usize {
+    let mut len = text.len();
+    for (old, new) in PHONETIC_RULES {
+        len = replace_in_place(&mut text[..len], old.as_bytes(), new.as_bytes());
     }
-    // Byte by byte: the rules are two or three letters, too short for memcmp to pay.
+    // ([a-z])\1+ → \1 (a byte of a multi-byte character is never ASCII)
+    let mut kept = 0;
+    for read in 0..len {
+        let b = text[read];
+        if !(b.is_ascii_lowercase() && kept > 0 && text[kept - 1] == b) {
+            text[kept] = b;
+            kept += 1;
+        }
+    }
+    kept
+}
+
+/// Every non-overlapping `old` in `text`, from the left, replaced by the no longer `new`; the
+/// new length.
+fn replace_in_place(text: &mut [u8], old: &[u8], new: &[u8]) -> usize {
+    debug_assert!(!old.is_empty() && new.len() <= old.len());
+    // Byte by byte: the rules are one to three letters, too short for memcmp to pay.
     let occurs_at = |text: &[u8], at: usize| {
         text.len() - at >= old.len() && old.iter().zip(&text[at..]).all(|(a, b)| a == b)
     };
-    let Some(first) = (0..text.len()).find(|&at| occurs_at(text, at)) else {
-        return;
-    };
-    scratch.clear();
-    scratch.extend_from_slice(&text[..first]);
-    let mut at = first;
-    while at < text.len() {
-        if occurs_at(text, at) {
-            scratch.extend_from_slice(new);
-            at += old.len();
+    let (mut read, mut write) = (0, 0);
+    while read < text.len() {
+        if occurs_at(text, read) {
+            text[write..write + new.len()].copy_from_slice(new);
+            write += new.len();
+            read += old.len();
         } else {
-            scratch.push(text[at]);
-            at += 1;
+            text[write] = text[read];
+            write += 1;
+            read += 1;
         }
     }
-    std::mem::swap(text, scratch);
+    write
 }
 
 /// Consonant skeleton for transliteration variants: Mohammed/Muhammad → "md".
