@@ -108,25 +108,36 @@ fn has_control(value: &str) -> bool {
         .any(|c| matches!(c as u32, 0x00..=0x1f | 0x7f..=0x9f))
 }
 
-fn check_text(out: &mut Vec<FieldViolation>, path: String, value: &str, limit: usize) {
+/// `path` names the field; it is only spelt out for a violation.
+fn check_text(
+    out: &mut Vec<FieldViolation>,
+    path: impl FnOnce() -> String,
+    value: &str,
+    limit: usize,
+) {
     if char_len(value) > limit {
         out.push(FieldViolation::new(
-            path,
+            path(),
             format!("longer than {limit} characters"),
         ));
     } else if has_control(value) {
-        out.push(FieldViolation::new(path, "contains control characters"));
+        out.push(FieldViolation::new(path(), "contains control characters"));
     }
 }
 
-fn check_country(out: &mut Vec<FieldViolation>, path: String, code: &str, required: bool) {
+fn check_country(
+    out: &mut Vec<FieldViolation>,
+    path: impl FnOnce() -> String,
+    code: &str,
+    required: bool,
+) {
     if code.is_empty() {
         if required {
-            out.push(FieldViolation::new(path, "is required"));
+            out.push(FieldViolation::new(path(), "is required"));
         }
     } else if !is_country_code(code) {
         out.push(FieldViolation::new(
-            path,
+            path(),
             format!(
                 "{} is not an ISO 3166-1 alpha-2 code",
                 py_repr(prefix(code, 8))
@@ -135,31 +146,36 @@ fn check_country(out: &mut Vec<FieldViolation>, path: String, code: &str, requir
     }
 }
 
-fn check_location(out: &mut Vec<FieldViolation>, path: &str, loc: &Location) {
+fn check_location(out: &mut Vec<FieldViolation>, path: &dyn Fn() -> String, loc: &Location) {
     if !(loc.lat.is_finite() && (-90.0..=90.0).contains(&loc.lat)) {
         out.push(FieldViolation::new(
-            format!("{path}.lat"),
+            format!("{}.lat", path()),
             "must be a finite latitude in [-90, 90]",
         ));
     }
     if !(loc.lon.is_finite() && (-180.0..=180.0).contains(&loc.lon)) {
         out.push(FieldViolation::new(
-            format!("{path}.lon"),
+            format!("{}.lon", path()),
             "must be a finite longitude in [-180, 180]",
         ));
     }
 }
 
-fn check_many(out: &mut Vec<FieldViolation>, path: &str, values: &[String], limit: usize) {
+fn check_many(
+    out: &mut Vec<FieldViolation>,
+    path: &dyn Fn() -> String,
+    values: &[String],
+    limit: usize,
+) {
     if values.len() > MAX_IDENTIFIERS_PER_KIND {
         out.push(FieldViolation::new(
-            path,
+            path(),
             format!("more than {MAX_IDENTIFIERS_PER_KIND} entries"),
         ));
         return;
     }
     for (i, value) in values.iter().enumerate() {
-        check_text(out, format!("{path}[{i}]"), value, limit);
+        check_text(out, || format!("{}[{i}]", path()), value, limit);
     }
 }
 
@@ -167,10 +183,10 @@ fn check_many(out: &mut Vec<FieldViolation>, path: &str, values: &[String], limi
 pub fn party_violations(party: &Party, path: &str) -> Vec<FieldViolation> {
     let mut out = Vec::new();
     let o = &mut out;
-    check_text(o, format!("{path}.name"), &party.name, MAX_NAME_CHARS);
+    check_text(o, || format!("{path}.name"), &party.name, MAX_NAME_CHARS);
     check_text(
         o,
-        format!("{path}.business_name"),
+        || format!("{path}.business_name"),
         &party.business_name,
         MAX_NAME_CHARS,
     );
@@ -183,7 +199,7 @@ pub fn party_violations(party: &Party, path: &str) -> Vec<FieldViolation> {
         for (i, line) in party.address_lines.iter().enumerate() {
             check_text(
                 o,
-                format!("{path}.address_lines[{i}]"),
+                || format!("{path}.address_lines[{i}]"),
                 line,
                 MAX_ADDRESS_LINE_CHARS,
             );
@@ -191,36 +207,36 @@ pub fn party_violations(party: &Party, path: &str) -> Vec<FieldViolation> {
     }
     check_text(
         o,
-        format!("{path}.postcode"),
+        || format!("{path}.postcode"),
         &party.postcode,
         MAX_SHORT_FIELD_CHARS,
     );
     check_text(
         o,
-        format!("{path}.city"),
+        || format!("{path}.city"),
         &party.city,
         MAX_ADDRESS_LINE_CHARS,
     );
     check_text(
         o,
-        format!("{path}.country_subdivision"),
+        || format!("{path}.country_subdivision"),
         &party.country_subdivision,
         MAX_ADDRESS_LINE_CHARS,
     );
     check_text(
         o,
-        format!("{path}.customs_reference"),
+        || format!("{path}.customs_reference"),
         &party.customs_reference,
         MAX_SHORT_FIELD_CHARS,
     );
     check_country(
         o,
-        format!("{path}.country_code"),
+        || format!("{path}.country_code"),
         &party.country_code,
         false,
     );
     if let Some(location) = &party.location {
-        check_location(o, &format!("{path}.location"), location);
+        check_location(o, &|| format!("{path}.location"), location);
     }
     if let Some(vertices) = &party.area {
         if !(3..=MAX_AREA_VERTICES).contains(&vertices.len()) {
@@ -230,25 +246,25 @@ pub fn party_violations(party: &Party, path: &str) -> Vec<FieldViolation> {
             ));
         } else {
             for (i, vertex) in vertices.iter().enumerate() {
-                check_location(o, &format!("{path}.area.vertices[{i}]"), vertex);
+                check_location(o, &|| format!("{path}.area.vertices[{i}]"), vertex);
             }
         }
     }
     check_many(
         o,
-        &format!("{path}.phones"),
+        &|| format!("{path}.phones"),
         &party.phones,
         MAX_SHORT_FIELD_CHARS,
     );
     check_many(
         o,
-        &format!("{path}.emails"),
+        &|| format!("{path}.emails"),
         &party.emails,
         MAX_IDENTIFIER_CHARS,
     );
     check_many(
         o,
-        &format!("{path}.web_domains"),
+        &|| format!("{path}.web_domains"),
         &party.web_domains,
         MAX_IDENTIFIER_CHARS,
     );
@@ -278,7 +294,7 @@ pub fn query_violations(query: &Query) -> Vec<FieldViolation> {
     } else {
         check_text(
             &mut out,
-            "item.item_id".into(),
+            || "item.item_id".into(),
             &query.item_id,
             MAX_SHORT_FIELD_CHARS,
         );
@@ -308,7 +324,7 @@ pub fn query_violations(query: &Query) -> Vec<FieldViolation> {
             let path = format!("item.contents[{i}]");
             check_text(
                 &mut out,
-                format!("{path}.description"),
+                || format!("{path}.description"),
                 &line.description,
                 MAX_DESCRIPTION_CHARS,
             );
@@ -322,7 +338,7 @@ pub fn query_violations(query: &Query) -> Vec<FieldViolation> {
             }
             check_country(
                 &mut out,
-                format!("{path}.origin_country"),
+                || format!("{path}.origin_country"),
                 &line.origin_country,
                 false,
             );
@@ -343,7 +359,7 @@ pub fn incident_violations(incident: &Incident, path: &str) -> Vec<FieldViolatio
     } else {
         check_text(
             &mut out,
-            format!("{path}.incident_id"),
+            || format!("{path}.incident_id"),
             &incident.incident_id,
             MAX_ID_CHARS,
         );
@@ -356,19 +372,19 @@ pub fn incident_violations(incident: &Incident, path: &str) -> Vec<FieldViolatio
     }
     check_country(
         &mut out,
-        format!("{path}.reporting_country"),
+        || format!("{path}.reporting_country"),
         &incident.reporting_country,
         true,
     );
     check_text(
         &mut out,
-        format!("{path}.agency"),
+        || format!("{path}.agency"),
         &incident.agency,
         MAX_ADDRESS_LINE_CHARS,
     );
     check_text(
         &mut out,
-        format!("{path}.contact_ref"),
+        || format!("{path}.contact_ref"),
         &incident.contact_ref,
         MAX_ADDRESS_LINE_CHARS,
     );
