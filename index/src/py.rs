@@ -15,7 +15,7 @@ use crate::keys::Keying;
 use crate::model::{self, FieldViolation, Incident};
 use crate::policy::Policy;
 use crate::proto;
-use crate::snapshot::{file as snapshot_file, Snapshot};
+use crate::snapshot::{file as snapshot_file, Snapshot, SnapshotBuilder};
 use crate::summary::{CallSummary, ItemSummary};
 use crate::verdict::response_of;
 use crate::view::View;
@@ -74,12 +74,16 @@ type Documents = Vec<(String, Vec<u8>)>;
 
 /// Stored documents handed over as (id, bytes) pairs, copied out whole: a bytes object taken
 /// as a Vec<u8> would be read item by item.
-fn documents_of(items: Vec<(String, Bound<'_, PyBytes>)>) -> Documents {
+fn documents_of(items: &[(String, Bound<'_, PyBytes>)]) -> Documents {
     items
-        .into_iter()
-        .map(|(id, body)| (id, body.as_bytes().to_vec()))
+        .iter()
+        .map(|(id, body)| (id.clone(), body.as_bytes().to_vec()))
         .collect()
 }
+
+/// Documents decoded and indexed together in a build: enough to keep both threads busy, few
+/// enough that their decoded incidents are a small part of the index.
+const BUILD_BATCH: usize = 50_000;
 type Invalid = Vec<(String, String)>;
 
 /// Decode stored documents in parallel; the malformed ones are reported (id, why), in order.
@@ -127,14 +131,24 @@ impl PySnapshot {
         generation: u64,
     ) -> PyResult<(PySnapshot, Invalid)> {
         let keying = keying_of(key)?;
-        let documents = documents_of(documents);
-        let (snapshot, invalid) = py.detach(|| {
-            on_own_pool(|| {
-                let (incidents, invalid) = decode(&documents);
-                drop(documents);
-                (Snapshot::build(&incidents, keying, generation), invalid)
-            })
-        });
+        // A batch at a time, copied out, decoded and indexed, then dropped: the whole store's
+        // documents are never copied, nor decoded all at once.
+        let mut builder = SnapshotBuilder::new(keying);
+        let mut invalid = Vec::new();
+        for batch in documents.chunks(BUILD_BATCH) {
+            let batch = documents_of(batch);
+            let (builder_after, bad) = py.detach(move || {
+                on_own_pool(move || {
+                    let (incidents, bad) = decode(&batch);
+                    drop(batch);
+                    builder.add(&incidents);
+                    (builder, bad)
+                })
+            });
+            builder = builder_after;
+            invalid.extend(bad);
+        }
+        let snapshot = py.detach(move || on_own_pool(move || builder.finish(generation)));
         Ok((
             PySnapshot {
                 inner: Arc::new(snapshot),
@@ -370,7 +384,7 @@ impl PyView {
         deletions: Vec<String>,
         generation: u64,
     ) -> (PyView, Invalid) {
-        let documents = documents_of(documents);
+        let documents = documents_of(&documents);
         let (view, invalid) = py.detach(|| {
             on_own_pool(|| {
                 let (incidents, invalid) = decode(&documents);

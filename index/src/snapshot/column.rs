@@ -110,6 +110,13 @@ impl<T: Scalar> Column<T> {
     }
 
     /// The values as a Vec to change, copied out of the mapping first when mapped.
+    /// Give back an owned column's spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        if let Store::Owned(values) = &mut self.store {
+            values.shrink_to_fit();
+        }
+    }
+
     pub fn make_mut(&mut self) -> &mut Vec<T> {
         if let Store::Mapped { .. } = self.store {
             self.store = Store::Owned(self.to_vec());
@@ -152,7 +159,10 @@ impl<T: Scalar> Deref for Column<T> {
 }
 
 impl<T: Scalar> From<Vec<T>> for Column<T> {
-    fn from(values: Vec<T>) -> Self {
+    /// The vector's values, its spare capacity given back (a column grown by pushes may hold
+    /// twice what it needs).
+    fn from(mut values: Vec<T>) -> Self {
+        values.shrink_to_fit();
         Column {
             store: Store::Owned(values),
         }

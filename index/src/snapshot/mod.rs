@@ -44,6 +44,12 @@ impl PackedStrings {
         self.offsets.make_mut().push(end);
     }
 
+    /// Give back the spare capacity that pushes left.
+    pub fn shrink_to_fit(&mut self) {
+        self.blob.shrink_to_fit();
+        self.offsets.shrink_to_fit();
+    }
+
     /// The i-th string's UTF-8 bytes.
     pub fn get_bytes(&self, i: usize) -> &[u8] {
         &self.blob[self.offsets[i] as usize..self.offsets[i + 1] as usize]
@@ -400,9 +406,78 @@ pub struct Snapshot {
     pub log_parties: f64,
 }
 
-impl Snapshot {
-    /// Index every active incident, in order; retracted ones are left out and never match.
-    pub fn build(incidents: &[Incident], keying: Keying, generation: u64) -> Snapshot {
+/// A snapshot under construction, fed incidents a batch at a time: a batch's incidents can be
+/// dropped once added (their parties' rows are what the snapshot keeps), so a large build never
+/// holds every decoded incident at once.
+pub struct SnapshotBuilder {
+    keying: Keying,
+    incident_ids: PackedStrings,
+    contact_refs: PackedStrings,
+    agencies: PackedStrings,
+    party_names: PackedStrings,
+    versions: Vec<i64>,
+    kinds: Vec<u8>,
+    substances: Vec<u8>,
+    channels: Vec<u8>,
+    reported_on: Vec<i32>,
+    reporting_countries: Vec<u16>,
+    agency_ids: Vec<u32>,
+    party_incident: Vec<u32>,
+    party_role: Vec<u8>,
+    party_point: Vec<[f64; 2]>,
+    party_country: Vec<u16>,
+    party_postcode: Vec<u32>,
+    party_city: Vec<u32>,
+    party_street: Vec<u32>,
+    party_street_words: Vec<u32>,
+    party_house: Vec<u32>,
+    agency_index: std::collections::HashMap<String, u32>,
+    pairs: Vec<(u64, u32)>,
+    located: Vec<(u64, u32, i32, i32)>,
+    area_parties: Vec<u32>,
+    area_ends: Vec<u32>,
+    area_vertices: Vec<[f64; 2]>,
+    hashes: Vec<(u64, u32)>,
+}
+
+impl SnapshotBuilder {
+    pub fn new(keying: Keying) -> Self {
+        SnapshotBuilder {
+            keying,
+            incident_ids: PackedStrings::new(),
+            contact_refs: PackedStrings::new(),
+            agencies: PackedStrings::new(),
+            party_names: PackedStrings::new(),
+            versions: Vec::new(),
+            kinds: Vec::new(),
+            substances: Vec::new(),
+            channels: Vec::new(),
+            reported_on: Vec::new(),
+            reporting_countries: Vec::new(),
+            agency_ids: Vec::new(),
+            party_incident: Vec::new(),
+            party_role: Vec::new(),
+            party_point: Vec::new(),
+            party_country: Vec::new(),
+            party_postcode: Vec::new(),
+            party_city: Vec::new(),
+            party_street: Vec::new(),
+            party_street_words: Vec::new(),
+            party_house: Vec::new(),
+            agency_index: Default::default(),
+            pairs: Vec::new(),
+            located: Vec::new(),
+            area_parties: Vec::new(),
+            area_ends: Vec::new(),
+            area_vertices: Vec::new(),
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Index these incidents after those added before, in order; retracted ones are left out
+    /// and never match. Their parties are normalised and keyed in parallel.
+    pub fn add(&mut self, incidents: &[Incident]) {
+        let keying = self.keying;
         let active: Vec<&Incident> = incidents
             .iter()
             .filter(|i| i.status != IncidentStatus::Retracted)
@@ -417,111 +492,109 @@ impl Snapshot {
                     .collect()
             })
             .collect();
-        let party_total: usize = rows.iter().map(Vec::len).sum();
-        let n = active.len();
-        let mut incident_ids = PackedStrings::new();
-        let mut contact_refs = PackedStrings::new();
-        let mut agencies = PackedStrings::new();
-        let mut party_names = PackedStrings::new();
-        let mut versions = Vec::with_capacity(n);
-        let mut kinds = Vec::with_capacity(n);
-        let mut substances = Vec::with_capacity(n);
-        let mut channels = Vec::with_capacity(n);
-        let mut reported_on = Vec::with_capacity(n);
-        let mut reporting_countries = Vec::with_capacity(n);
-        let mut agency_ids = Vec::with_capacity(n);
-        let mut party_incident = Vec::with_capacity(party_total);
-        let mut party_role = Vec::with_capacity(party_total);
-        let mut party_point = Vec::with_capacity(party_total);
-        let mut party_country = Vec::with_capacity(party_total);
-        let mut party_postcode = Vec::with_capacity(party_total);
-        let mut party_city = Vec::with_capacity(party_total);
-        let mut party_street = Vec::with_capacity(party_total);
-        let mut party_street_words = Vec::with_capacity(party_total * STREET_WORDS);
-        let mut party_house = Vec::with_capacity(party_total);
-        let mut agency_index: std::collections::HashMap<&str, u32> = Default::default();
-        let mut pairs: Vec<(u64, u32)> = Vec::new();
-        let mut located: Vec<(u64, u32, i32, i32)> = Vec::new();
-        let (mut area_parties, mut area_ends, mut area_vertices) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(n);
-        for (row, (incident, parties)) in active.iter().zip(rows).enumerate() {
-            let row = row as u32;
-            incident_ids.push(&incident.incident_id);
-            hashes.push((keying.hash(&incident.incident_id), row));
-            contact_refs.push(&incident.contact_ref);
-            versions.push(incident.version);
-            kinds.push(incident.kind.code());
-            substances.push(incident.substance_class.code());
-            channels.push(incident.channel.code());
-            reported_on.push(incident.reported_on);
-            reporting_countries.push(country_code(&incident.reporting_country));
-            let next = agency_index.len() as u32;
-            let agency = *agency_index
-                .entry(incident.agency.as_str())
+        for (incident, parties) in active.iter().zip(rows) {
+            let row = self.versions.len() as u32;
+            self.incident_ids.push(&incident.incident_id);
+            self.hashes.push((keying.hash(&incident.incident_id), row));
+            self.contact_refs.push(&incident.contact_ref);
+            self.versions.push(incident.version);
+            self.kinds.push(incident.kind.code());
+            self.substances.push(incident.substance_class.code());
+            self.channels.push(incident.channel.code());
+            self.reported_on.push(incident.reported_on);
+            self.reporting_countries
+                .push(country_code(&incident.reporting_country));
+            let next = self.agency_index.len() as u32;
+            let agencies = &mut self.agencies;
+            let agency = *self
+                .agency_index
+                .entry(incident.agency.clone())
                 .or_insert_with(|| {
                     agencies.push(&incident.agency);
                     next
                 });
-            agency_ids.push(agency);
+            self.agency_ids.push(agency);
             for party in parties {
-                let pid = party_incident.len() as u32;
-                party_incident.push(row);
-                party_role.push(party.role);
-                party_point.push([party.lat, party.lon]);
-                party_country.push(party.country);
-                party_postcode.push(party.postcode);
-                party_city.push(party.city);
-                party_street.push(party.street);
-                party_street_words.extend_from_slice(&party.street_words);
-                party_house.push(party.house);
-                party_names.push(&party.names);
-                pairs.extend(party.keys.iter().map(|&k| (k, pid)));
+                let pid = self.party_incident.len() as u32;
+                self.party_incident.push(row);
+                self.party_role.push(party.role);
+                self.party_point.push([party.lat, party.lon]);
+                self.party_country.push(party.country);
+                self.party_postcode.push(party.postcode);
+                self.party_city.push(party.city);
+                self.party_street.push(party.street);
+                self.party_street_words
+                    .extend_from_slice(&party.street_words);
+                self.party_house.push(party.house);
+                self.party_names.push(&party.names);
+                self.pairs.extend(party.keys.iter().map(|&k| (k, pid)));
                 if let Some(cell) = geo::cell_of(party.lat, party.lon) {
-                    located.push((cell, pid, e7(party.lat), e7(party.lon)));
+                    self.located.push((cell, pid, e7(party.lat), e7(party.lon)));
                 }
                 if let Some(vertices) = party.area {
-                    area_parties.push(pid);
-                    area_vertices.extend(vertices);
-                    area_ends.push(area_vertices.len() as u32);
+                    self.area_parties.push(pid);
+                    self.area_vertices.extend(vertices);
+                    self.area_ends.push(self.area_vertices.len() as u32);
                 }
             }
         }
+    }
+
+    /// The snapshot of everything added.
+    pub fn finish(mut self, generation: u64) -> Snapshot {
+        for strings in [
+            &mut self.incident_ids,
+            &mut self.contact_refs,
+            &mut self.agencies,
+            &mut self.party_names,
+        ] {
+            strings.shrink_to_fit();
+        }
+        let mut hashes = self.hashes;
         hashes.sort_unstable();
-        let log_parties = log_parties(party_incident.len());
-        let (cells, cell_lat_e7, cell_lon_e7) = cell_index(located);
+        let log_parties = log_parties(self.party_incident.len());
+        let (cells, cell_lat_e7, cell_lon_e7) = cell_index(self.located);
         Snapshot {
             generation,
-            keying,
-            incident_ids,
+            keying: self.keying,
+            incident_ids: self.incident_ids,
             id_hashes: hashes.iter().map(|h| h.0).collect(),
             id_rows: hashes.iter().map(|h| h.1).collect(),
-            versions: versions.into(),
-            kinds: kinds.into(),
-            substances: substances.into(),
-            channels: channels.into(),
-            reported_on: reported_on.into(),
-            reporting_countries: reporting_countries.into(),
-            agency_ids: agency_ids.into(),
-            agencies,
-            contact_refs,
-            party_incident: party_incident.into(),
-            party_role: party_role.into(),
-            party_point: party_point.into(),
-            party_country: party_country.into(),
-            party_postcode: party_postcode.into(),
-            party_city: party_city.into(),
-            party_street: party_street.into(),
-            party_street_words: party_street_words.into(),
-            party_house: party_house.into(),
-            party_names,
-            postings: Postings::build(pairs),
+            versions: self.versions.into(),
+            kinds: self.kinds.into(),
+            substances: self.substances.into(),
+            channels: self.channels.into(),
+            reported_on: self.reported_on.into(),
+            reporting_countries: self.reporting_countries.into(),
+            agency_ids: self.agency_ids.into(),
+            agencies: self.agencies,
+            contact_refs: self.contact_refs,
+            party_incident: self.party_incident.into(),
+            party_role: self.party_role.into(),
+            party_point: self.party_point.into(),
+            party_country: self.party_country.into(),
+            party_postcode: self.party_postcode.into(),
+            party_city: self.party_city.into(),
+            party_street: self.party_street.into(),
+            party_street_words: self.party_street_words.into(),
+            party_house: self.party_house.into(),
+            party_names: self.party_names,
+            postings: Postings::build(self.pairs),
             cells,
             cell_lat_e7,
             cell_lon_e7,
-            areas: AreaIndex::new(area_parties, area_ends, area_vertices),
+            areas: AreaIndex::new(self.area_parties, self.area_ends, self.area_vertices),
             log_parties,
         }
+    }
+}
+
+impl Snapshot {
+    /// Index every active incident, in order; retracted ones are left out and never match.
+    pub fn build(incidents: &[Incident], keying: Keying, generation: u64) -> Snapshot {
+        let mut builder = SnapshotBuilder::new(keying);
+        builder.add(incidents);
+        builder.finish(generation)
     }
 
     pub fn incident_count(&self) -> usize {

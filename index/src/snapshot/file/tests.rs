@@ -413,3 +413,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_snapshot_built_batch_by_batch_is_the_one_built_at_once() {
+    let all = incidents();
+    let whole = built();
+    for batch in [1, 4, 7, all.len()] {
+        let mut builder = crate::snapshot::SnapshotBuilder::new(key());
+        for part in all.chunks(batch) {
+            builder.add(part);
+        }
+        let batched = builder.finish(7);
+        assert_same(&whole, &batched);
+        let (a, b) = (TempPath::new(), TempPath::new());
+        save(&whole, b"", &a.0).expect("saved");
+        save(&batched, b"", &b.0).expect("saved");
+        let bytes = |p: &TempPath| std::fs::read(&p.0).expect("read");
+        assert_eq!(bytes(&a), bytes(&b), "batches of {batch}");
+    }
+}
