@@ -1,5 +1,6 @@
 """The compiled screening core (Rust, index/src): bytes in, bytes out, the GIL released."""
 
+from collections.abc import Iterable
 from os import PathLike
 from typing import final
 
@@ -18,10 +19,10 @@ class Snapshot:
 
     @staticmethod
     def build(
-        documents: list[tuple[str, bytes]], key: bytes, generation: int
+        documents: Iterable[tuple[str, bytes]], key: bytes, generation: int
     ) -> tuple[Snapshot, list[tuple[str, str]]]:
-        """From stored documents (incident id, JSON); also the (id, reason) of each document
-        that did not decode."""
+        """From stored documents (incident id, JSON), any iterable (a store's pages can stream
+        in); also the (id, reason) of each document that did not decode."""
     def save(self, path: str | PathLike[str], stamp: bytes) -> None:
         """Write the snapshot and the caller's stamp to `path` (fsynced)."""
     @staticmethod

@@ -121,22 +121,30 @@ pub struct PySnapshot {
 
 #[pymethods]
 impl PySnapshot {
-    /// Build from stored documents ((incident id, JSON bytes) in store order); also the
-    /// documents that did not decode, as (id, reason).
+    /// Build from stored documents ((incident id, JSON bytes) in store order, any iterable: a
+    /// store's pages can stream in); also the documents that did not decode, as (id, reason).
     #[staticmethod]
     fn build<'py>(
         py: Python<'py>,
-        documents: Vec<(String, Bound<'py, PyBytes>)>,
+        documents: &Bound<'py, PyAny>,
         key: &[u8],
         generation: u64,
     ) -> PyResult<(PySnapshot, Invalid)> {
         let keying = keying_of(key)?;
-        // A batch at a time, copied out, decoded and indexed, then dropped: the whole store's
-        // documents are never copied, nor decoded all at once.
+        // A batch at a time, copied out, decoded and indexed, then dropped: neither the
+        // documents nor their decoded incidents are ever all in memory at once.
         let mut builder = SnapshotBuilder::new(keying);
         let mut invalid = Vec::new();
-        for batch in documents.chunks(BUILD_BATCH) {
-            let batch = documents_of(batch);
+        let mut documents = documents.try_iter()?;
+        loop {
+            let mut batch: Documents = Vec::with_capacity(BUILD_BATCH);
+            for document in documents.by_ref().take(BUILD_BATCH) {
+                let (id, body): (String, Bound<'py, PyBytes>) = document?.extract()?;
+                batch.push((id, body.as_bytes().to_vec()));
+            }
+            if batch.is_empty() {
+                break;
+            }
             let (builder_after, bad) = py.detach(move || {
                 on_own_pool(move || {
                     let (incidents, bad) = decode(&batch);
