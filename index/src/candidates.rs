@@ -230,12 +230,7 @@ fn gallop_by(totals: &[(u32, f64)], from: usize, id: u32) -> usize {
 }
 
 fn name_candidates(snapshot: &Snapshot, q: &PreparedParty, policy: &Policy) -> Vec<u32> {
-    let postings: Vec<&[u32]> = q
-        .name_keys
-        .keys
-        .iter()
-        .map(|&k| snapshot.postings.get(k))
-        .collect();
+    let postings = snapshot.postings.get_many(&q.name_keys.keys);
     let mut hits: Vec<(u32, f64)> = Vec::new();
     for (i, posting) in postings.iter().enumerate() {
         let count = posting.len();

@@ -142,6 +142,39 @@ impl Postings {
         &self.values[self.range(key)]
     }
 
+    /// `get` of each key, in order. The lookups go in rounds (every key's bucket, then every
+    /// key's place in it, then every found key's ids), so that in a large index their cache
+    /// misses overlap instead of waiting one behind another.
+    pub fn get_many(&self, keys: &[u64]) -> Vec<&[u32]> {
+        let buckets: Vec<(usize, usize)> = keys
+            .iter()
+            .map(|&key| {
+                let bucket = (key >> self.shift) as usize;
+                match (self.buckets.get(bucket), self.buckets.get(bucket + 1)) {
+                    (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
+                    _ => (0, 0),
+                }
+            })
+            .collect();
+        let found: Vec<Option<usize>> = keys
+            .iter()
+            .zip(&buckets)
+            .map(|(&key, &(lo, hi))| {
+                self.keys[lo..hi]
+                    .iter()
+                    .position(|&k| k == key)
+                    .map(|i| lo + i)
+            })
+            .collect();
+        found
+            .into_iter()
+            .map(|at| match at {
+                Some(i) => &self.values[self.starts[i] as usize..self.starts[i + 1] as usize],
+                None => &[][..],
+            })
+            .collect()
+    }
+
     /// Where the ids filed under `key` lie in `values` (empty when absent).
     pub fn range(&self, key: u64) -> std::ops::Range<usize> {
         let bucket = (key >> self.shift) as usize;
@@ -660,5 +693,20 @@ mod tests {
         ));
         assert!(!same_street_words(&century, &words(&["zhongshan"])));
         assert!(!same_street_words(&[0; STREET_WORDS], &century));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn looking_up_many_keys_at_once_finds_what_one_by_one_does(
+            pairs in proptest::collection::vec((0u64..64, 0u32..50), 0..300),
+            probes in proptest::collection::vec(0u64..80, 0..40),
+        ) {
+            // Keys spread over the top bits, as keyed hashes are, with some absent.
+            let spread = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let postings = Postings::build(pairs.iter().map(|&(k, p)| (spread(k), p)).collect());
+            let keys: Vec<u64> = probes.iter().map(|&k| spread(k)).collect();
+            let one_by_one: Vec<&[u32]> = keys.iter().map(|&k| postings.get(k)).collect();
+            proptest::prop_assert_eq!(postings.get_many(&keys), one_by_one);
+        }
     }
 }
