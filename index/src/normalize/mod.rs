@@ -598,10 +598,13 @@ pub fn normalize_name(raw: &str) -> NormalizedName {
     if let Some(initial) = initial.filter(|i| tokens.first() != Some(i)) {
         tokens.insert(0, initial);
     }
+    // A misspelt legal form ("Gmbj", "Ltdd") is read as the form; a name of one word is the
+    // name, however near a form it is ("YouXianGongSiF GmbH" leaves "youxiangongsif").
+    let several = tokens.len() > 1;
     let tokens: Vec<String> = tokens
         .into_iter()
         .map(|t| match LEGAL_WORDS.get(&t) {
-            Some(word) if word != t => word.to_owned(),
+            Some(word) if word != t && several => word.to_owned(),
             _ => t,
         })
         .collect();

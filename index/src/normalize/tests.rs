@@ -142,7 +142,16 @@ fn glued_legal_forms_go_one_per_pass_as_in_python() {
     assert_eq!(normalize_name("xyzgongsigmbh").full, "xyzgongsi");
     assert_eq!(normalize_name("xyzgongsi").full, "xyz");
     assert_eq!(normalize_name("aYouXianGongSiGmbH").full, "ayouxiangongsi");
-    assert_eq!(normalize_name("ayouxiangongsi").full, "youxian");
+    // A name of one word is never read as a misspelt legal form (Python read "ayouxiangongsi"
+    // as "youxiangongsi" and left "youxian"; "youxiangongsif", what "YouXianGongSiFGmbH" leaves,
+    // would have become "youxian" on a second pass).
+    assert_eq!(normalize_name("ayouxiangongsi").full, "ayouxian");
+    assert_eq!(normalize_name("YouXianGongSiFGmbH").full, "youxiangongsif");
+    assert_eq!(normalize_name("youxiangongsif").full, "youxiangongsif");
+    assert_eq!(
+        normalize_name("Hongda Limted").full,
+        normalize_name("Hongda Limited").full
+    );
     assert_eq!(normalize_name("A GmbH有限公司a").full, "a a");
     assert_eq!(normalize_name("a a").full, "aa");
 }
