@@ -41,6 +41,16 @@ class Snapshot:
     def nbytes(self) -> int: ...
 
 @final
+class Suppressions:
+    """One agency's recorded false matches: (party digest, incident id, incident version)
+    pairs whose matches no longer raise its stoplights."""
+
+    def __init__(self, key: bytes, pairs: list[tuple[str, str, int]]) -> None:
+        """`pairs` hold the audit trail's hex party digests, keyed with `key` (the audit key);
+        ValueError for a digest that is not 64 hex digits."""
+    def __len__(self) -> int: ...
+
+@final
 class View:
     """A snapshot with the delta laid over it: what screening reads."""
 
@@ -49,12 +59,27 @@ class View:
         self, documents: list[tuple[str, bytes]], deletions: list[str], generation: int
     ) -> tuple[View, list[tuple[str, str]]]: ...
     def screen(
-        self, request: bytes, policy: Policy, today: int, age_seconds: float
+        self,
+        request: bytes,
+        policy: Policy,
+        today: int,
+        age_seconds: float,
+        *,
+        suppressed: Suppressions | None = None,
     ) -> tuple[bytes, Summary]:
         """A serialized ScreenResponse for a serialized ScreenRequest, and what to record of
-        it; raises index.errors.ValidationError for an invalid request."""
+        it; raises index.errors.ValidationError for an invalid request. A match of a pair in
+        `suppressed` stays in the answer, GREEN and marked SUPPRESSED_BY_OUTCOME, and no
+        longer counts toward its party's score."""
     def screen_batch(
-        self, request: bytes, policy: Policy, today: int, age_seconds: float, max_items: int
+        self,
+        request: bytes,
+        policy: Policy,
+        today: int,
+        age_seconds: float,
+        max_items: int,
+        *,
+        suppressed: Suppressions | None = None,
     ) -> tuple[bytes, Summary]:
         """A serialized ScreenBatchResponse (a bad item gets its own error entry); raises
         index.errors.ValidationError only when the request is not a batch or too large."""
@@ -81,8 +106,8 @@ class Summary:
     def invalid_items(self) -> int: ...
     def audit_records(
         self, key: bytes, at: float, caller: str, request_id: str, rpc: str
-    ) -> list[tuple[str, bytes]]:
-        """Each verdict's audit record: (item id, JSON body)."""
+    ) -> list[tuple[str, bytes, bool]]:
+        """Each verdict's audit record: (item id, JSON body, whether it holds matches)."""
 
 def rescore(
     request: bytes,

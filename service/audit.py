@@ -2,6 +2,10 @@
 be reconstructed years later — who asked, when, about which item, what was answered, from
 which index generation and policy.
 
+Each record also names the matches of its answer (party, incident id and version, stoplight,
+reason codes): an officer's outcome recorded later (service.outcomes) is resolved against
+them. Recording an outcome is itself audited (`rpc` RecordOutcome, `outcome` set).
+
 Parties are recorded as keyed digests (HMAC-SHA256 under `audit_key`), never as names: an
 auditor holding a party's particulars and the key can prove a record concerns it; a reader of
 the trail alone learns nothing. Records are written to the incident store's own database (a
@@ -36,6 +40,17 @@ FLUSH_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
+class AuditMatch:
+    """A match of an audited answer: which party matched which version of an incident."""
+
+    party: int  # the party's index in the request (and in party_digests)
+    incident_id: str
+    version: int
+    stoplight: str
+    reason_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     at: float  # unix seconds
     caller: str
@@ -48,6 +63,8 @@ class AuditRecord:
     incident_ids: tuple[str, ...]
     generation: int
     policy_version: str
+    matches: tuple[AuditMatch, ...] = ()  # absent from records written before outcomes
+    outcome: str = ""  # a RecordOutcome record's outcome; empty for verdicts
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -57,7 +74,15 @@ class AuditRecord:
         data = orjson.loads(raw)
         data["party_digests"] = tuple(data["party_digests"])
         data["incident_ids"] = tuple(data["incident_ids"])
+        data["matches"] = tuple(
+            AuditMatch(**{**m, "reason_codes": tuple(m["reason_codes"])})
+            for m in data.get("matches", ())
+        )
         return cls(**data)
+
+    @property
+    def is_verdict(self) -> bool:
+        return not self.outcome
 
 
 def party_digest(key: bytes, name: str, business_name: str, country_code: str) -> str:
@@ -77,8 +102,9 @@ class Screened:
     rpc: str
 
 
-# A stored audit record: (at, caller, item id, the AuditRecord's JSON).
-AuditRow = tuple[float, str, str, bytes]
+# A stored audit record: (at, caller, item id, the AuditRecord's JSON, whether it names
+# matches).
+AuditRow = tuple[float, str, str, bytes, bool]
 
 
 def rows_of(key: bytes, screened: Screened) -> list[AuditRow]:
@@ -86,7 +112,13 @@ def rows_of(key: bytes, screened: Screened) -> list[AuditRow]:
     records = screened.summary.audit_records(
         key, screened.at, screened.caller, screened.request_id, screened.rpc
     )
-    return [(screened.at, screened.caller, item_id, body) for item_id, body in records]
+    return [
+        (screened.at, screened.caller, item_id, body, matched) for item_id, body, matched in records
+    ]
+
+
+def row_of(record: AuditRecord) -> AuditRow:
+    return (record.at, record.caller, record.item_id, record.to_json(), bool(record.matches))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +133,11 @@ class AuditQuery:
 class AuditSink(Protocol):
     def write(self, rows: Sequence[AuditRow]) -> None: ...
     def query(self, query: AuditQuery) -> list[AuditRecord]: ...
+    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+        """The newest `limit` verdicts on `item_id` since `since` that name matches, newest
+        first."""
+        ...
+
     def purge(self, before: float) -> int: ...
     def close(self) -> None: ...
 
@@ -142,7 +179,8 @@ class SqliteAuditSink:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
-                "INSERT INTO audit (at, caller, item_id, body) VALUES (?, ?, ?, ?)", rows
+                "INSERT INTO audit (at, caller, item_id, body) VALUES (?, ?, ?, ?)",
+                [row[:4] for row in rows],
             )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -162,6 +200,20 @@ class SqliteAuditSink:
         )
         return [AuditRecord.from_json(body) for (body,) in rows]
 
+    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+        found: list[AuditRecord] = []
+        rows = self._db().execute(
+            "SELECT body FROM audit WHERE item_id = ? AND at >= ? ORDER BY seq DESC",
+            (item_id, since),
+        )
+        for (body,) in rows:
+            record = AuditRecord.from_json(body)
+            if record.matches and record.is_verdict:
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return found
+
     def purge(self, before: float) -> int:
         return int(self._db().execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount)
 
@@ -175,21 +227,39 @@ class SqliteAuditSink:
 class RedisAuditSink:
     """A Stream (`{prefix}audit`) written with one pipelined XADD per record; entry ids are
     Redis's write time (every worker appends to the same stream), which time queries and
-    retention use — within a flush interval of the verdict. Durability is the Redis
-    server's (AOF `appendfsync always` for no loss); a flush waits for the replicas incident
-    writes wait for (`RedisOptions.wait_replicas`) and warns when they do not confirm it (the
-    records are on the primary: written again, they would be there twice)."""
+    retention use — within a flush interval of the verdict. A verdict that names matches is
+    also appended to its item's list (`{prefix}audit:matched:{item id}`, expiring
+    `matched_ttl_s` after the item's last such verdict: the outcome window), where outcomes
+    find it without reading the stream.
+    Durability is the Redis server's (AOF `appendfsync always` for no loss); a flush waits for
+    the replicas incident writes wait for (`RedisOptions.wait_replicas`) and warns when they
+    do not confirm it (the records are on the primary: written again, they would be there
+    twice)."""
 
-    def __init__(self, url: str, prefix: str, options: RedisOptions | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        options: RedisOptions | None = None,
+        matched_ttl_s: float = 90 * 24 * 3600,
+    ) -> None:
         self._options = options or RedisOptions()
         self._redis = connect(url, self._options)
         self._stream = f"{prefix}audit"
+        self._matched_ttl_s = max(int(matched_ttl_s), 1)
+
+    def _matched_key(self, item_id: str) -> str:
+        return f"{self._stream}:matched:{item_id}"
 
     def write(self, rows: Sequence[AuditRow]) -> None:
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for _, _, _, body in rows:
+            for _, _, item_id, body, matched in rows:
                 pipe.xadd(self._stream, {"body": body})
+                if matched:
+                    key = self._matched_key(item_id)
+                    pipe.rpush(key, body)
+                    pipe.expire(key, self._matched_ttl_s)
             if self._options.wait_replicas > 0:
                 pipe.wait(self._options.wait_replicas, self._options.wait_timeout_ms)
             replies = pipe.execute()
@@ -221,6 +291,14 @@ class RedisAuditSink:
             start = f"({entries[-1][0].decode()}"
         return found[: query.limit]
 
+    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+        try:
+            bodies = cast(list[bytes], self._redis.lrange(self._matched_key(item_id), -limit, -1))
+        except redis.RedisError as exc:
+            raise StoreError(f"audit read failed: {exc}") from exc
+        records = (AuditRecord.from_json(body) for body in reversed(bodies))
+        return [r for r in records if r.is_verdict and r.at >= since]
+
     def purge(self, before: float) -> int:
         return int(
             self._redis.xtrim(self._stream, minid=f"{int(before * 1000)}", approximate=False)
@@ -231,11 +309,16 @@ class RedisAuditSink:
 
 
 def open_audit(
-    store_url: str, redis_prefix: str, redis_options: RedisOptions | None = None
+    store_url: str,
+    redis_prefix: str,
+    redis_options: RedisOptions | None = None,
+    outcome_window_days: float = 90.0,
 ) -> AuditSink:
+    """The audit trail in the store `store_url` names; verdicts with matches stay findable
+    for outcomes `outcome_window_days` (Redis keeps a per-item list that long)."""
     if store_url.startswith("sqlite:///"):
         return SqliteAuditSink(store_url.removeprefix("sqlite:///"))
-    return RedisAuditSink(store_url, redis_prefix, redis_options)
+    return RedisAuditSink(store_url, redis_prefix, redis_options, outcome_window_days * 86400)
 
 
 class AuditLog:
@@ -331,3 +414,15 @@ class AuditLog:
 
     def query(self, query: AuditQuery) -> Iterator[AuditRecord]:
         yield from self._sink.query(query)
+
+    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+        """The newest verdicts on `item_id` since `since` that name matches, newest first
+        (this process's pending records are written first)."""
+        self.flush()
+        return self._sink.matched_screens(item_id, since, limit)
+
+    def record(self, record: AuditRecord) -> None:
+        """Write one record now (raises StoreError): for calls that must be audited before
+        they are answered."""
+        self._sink.write([row_of(record)])
+        self._on_written(1)

@@ -17,6 +17,7 @@ use crate::policy::Policy;
 use crate::proto;
 use crate::snapshot::{file as snapshot_file, Snapshot, SnapshotBuilder};
 use crate::summary::{CallSummary, ItemSummary};
+use crate::suppression::{digest_from_hex, Suppressions};
 use crate::verdict::response_of;
 use crate::view::View;
 
@@ -214,6 +215,36 @@ impl PySnapshot {
     }
 }
 
+/// One agency's recorded false matches, handed to its screens (immutable: the service swaps
+/// in a new set when outcomes change).
+#[pyclass(name = "Suppressions", frozen, module = "index._core")]
+pub struct PySuppressions {
+    inner: Suppressions,
+}
+
+#[pymethods]
+impl PySuppressions {
+    /// `pairs`: (party digest in hex, incident id, incident version), the digests keyed with
+    /// `key` (the audit key).
+    #[new]
+    fn new(key: &[u8], pairs: Vec<(String, String, i64)>) -> PyResult<PySuppressions> {
+        let mut parsed = Vec::with_capacity(pairs.len());
+        for (digest, incident_id, version) in pairs {
+            let digest = digest_from_hex(&digest).ok_or_else(|| {
+                PyValueError::new_err(format!("{digest:.80?} is not a 64-hex-digit digest"))
+            })?;
+            parsed.push((digest, incident_id, version));
+        }
+        Ok(PySuppressions {
+            inner: Suppressions::new(key, parsed),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+}
+
 /// A snapshot with its delta: what screening reads.
 #[pyclass(name = "View", frozen, module = "index._core")]
 pub struct PyView {
@@ -250,7 +281,7 @@ impl PySummary {
         self.inner.invalid_items
     }
 
-    /// Each verdict's audit record: (item id, JSON body).
+    /// Each verdict's audit record: (item id, JSON body, whether it holds matches).
     fn audit_records(
         &self,
         py: Python<'_>,
@@ -259,11 +290,11 @@ impl PySummary {
         caller: &str,
         request_id: &str,
         rpc: &str,
-    ) -> Vec<(String, Py<PyBytes>)> {
+    ) -> Vec<(String, Py<PyBytes>, bool)> {
         let records = py.detach(|| self.inner.audit_records(key, at, caller, request_id, rpc));
         records
             .into_iter()
-            .map(|(item_id, body)| (item_id, PyBytes::new(py, &body).unbind()))
+            .map(|(item_id, body, matched)| (item_id, PyBytes::new(py, &body).unbind(), matched))
             .collect()
     }
 }
@@ -309,17 +340,24 @@ fn undecodable() -> Vec<FieldViolation> {
     }]
 }
 
+/// What one screening call is given besides the request.
+struct Screening<'a> {
+    policy: &'a Policy,
+    today: i32,
+    age: f64,
+    suppressions: Option<&'a Suppressions>,
+}
+
 fn screen_one(
     view: &View,
     request: &[u8],
-    policy: &Policy,
-    today: i32,
-    age: f64,
+    how: &Screening<'_>,
 ) -> Result<Screened, Vec<FieldViolation>> {
+    let (policy, age) = (how.policy, how.age);
     let message = proto::ScreenRequest::decode(request).map_err(|_| undecodable())?;
     let query = model::validate_request(&message)?;
     let queries = std::slice::from_ref(&query);
-    let verdicts = view.screen(queries, policy, today);
+    let verdicts = view.screen(queries, policy, how.today, how.suppressions);
     let response = response_of(&verdicts[0], age).encode_to_vec();
     Ok((response, summary_of(view, queries, &verdicts, policy, 0)))
 }
@@ -327,11 +365,10 @@ fn screen_one(
 fn screen_batch(
     view: &View,
     request: &[u8],
-    policy: &Policy,
-    today: i32,
-    age: f64,
+    how: &Screening<'_>,
     max_items: usize,
 ) -> Result<Screened, Vec<FieldViolation>> {
+    let (policy, age) = (how.policy, how.age);
     let message = proto::ScreenBatchRequest::decode(request).map_err(|_| undecodable())?;
     if message.items.len() > max_items {
         return Err(vec![FieldViolation {
@@ -356,7 +393,7 @@ fn screen_batch(
             }),
         }
     }
-    let verdicts = view.screen(&valid, policy, today);
+    let verdicts = view.screen(&valid, policy, how.today, how.suppressions);
     for (i, verdict) in positions.into_iter().zip(&verdicts) {
         entries.push(proto::ScreenBatchEntry {
             index: i as i32,
@@ -403,7 +440,9 @@ impl PyView {
     }
 
     /// Screen one serialized ScreenRequest; the serialized ScreenResponse. An invalid request
-    /// raises index.errors.ValidationError naming every offending field.
+    /// raises index.errors.ValidationError naming every offending field. Matches of the pairs
+    /// in `suppressed` (the calling agency's false matches) no longer raise the stoplight.
+    #[pyo3(signature = (request, policy, today, age_seconds, *, suppressed = None))]
     fn screen<'py>(
         &self,
         py: Python<'py>,
@@ -411,14 +450,22 @@ impl PyView {
         policy: &PyPolicy,
         today: i32,
         age_seconds: f64,
+        suppressed: Option<&PySuppressions>,
     ) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
-        let result =
-            py.detach(|| screen_one(&self.inner, request, &policy.inner, today, age_seconds));
+        let how = Screening {
+            policy: &policy.inner,
+            today,
+            age: age_seconds,
+            suppressions: suppressed.map(|s| &s.inner),
+        };
+        let result = py.detach(|| screen_one(&self.inner, request, &how));
         answer(py, result)
     }
 
     /// Screen a serialized ScreenBatchRequest; the serialized ScreenBatchResponse (a bad item
     /// gets its own error entry and never fails the others).
+    #[pyo3(signature = (request, policy, today, age_seconds, max_items, *, suppressed = None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature: one argument each
     fn screen_batch<'py>(
         &self,
         py: Python<'py>,
@@ -427,17 +474,15 @@ impl PyView {
         today: i32,
         age_seconds: f64,
         max_items: usize,
+        suppressed: Option<&PySuppressions>,
     ) -> PyResult<(Bound<'py, PyBytes>, PySummary)> {
-        let result = py.detach(|| {
-            screen_batch(
-                &self.inner,
-                request,
-                &policy.inner,
-                today,
-                age_seconds,
-                max_items,
-            )
-        });
+        let how = Screening {
+            policy: &policy.inner,
+            today,
+            age: age_seconds,
+            suppressions: suppressed.map(|s| &s.inner),
+        };
+        let result = py.detach(|| screen_batch(&self.inner, request, &how, max_items));
         answer(py, result)
     }
 
@@ -585,6 +630,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySnapshot>()?;
     m.add_class::<PyView>()?;
     m.add_class::<PySummary>()?;
+    m.add_class::<PySuppressions>()?;
     m.add_function(wrap_pyfunction!(party_digest, m)?)?;
     m.add_function(wrap_pyfunction!(count_items, m)?)?;
     m.add_function(wrap_pyfunction!(rescore, m)?)?;

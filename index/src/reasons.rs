@@ -21,10 +21,13 @@ pub enum ReasonCode {
     AddressSame,
     AddressSameStreet,
     AddressOtherNumber,
+    /// The caller's agency recorded this (party, incident) pair as a false match: the match
+    /// is still shown, but no longer raises the party's stoplight.
+    SuppressedByOutcome,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 18] = [
+    pub const ALL: [ReasonCode; 19] = [
         ReasonCode::NameExact,
         ReasonCode::NameStrong,
         ReasonCode::NamePartial,
@@ -43,6 +46,7 @@ impl ReasonCode {
         ReasonCode::AddressSame,
         ReasonCode::AddressSameStreet,
         ReasonCode::AddressOtherNumber,
+        ReasonCode::SuppressedByOutcome,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl ReasonCode {
             ReasonCode::AddressSame => "ADDRESS_SAME",
             ReasonCode::AddressSameStreet => "ADDRESS_SAME_STREET",
             ReasonCode::AddressOtherNumber => "ADDRESS_OTHER_NUMBER",
+            ReasonCode::SuppressedByOutcome => "SUPPRESSED_BY_OUTCOME",
         }
     }
 

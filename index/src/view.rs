@@ -11,8 +11,10 @@ use std::sync::Arc;
 use crate::candidates::{match_party, score_every_party, Found, PreparedParty};
 use crate::model::{Incident, IncidentStatus, Query};
 use crate::policy::Policy;
-use crate::scoring::{combine_scores, stoplight_of};
+use crate::reasons::ReasonCode;
+use crate::scoring::{combine_scores, stoplight_of, Stoplight};
 use crate::snapshot::Snapshot;
+use crate::suppression::Suppressions;
 use crate::verdict::{result_of, PartyResult, Verdict};
 
 /// A snapshot of recent upserts, the rows of it that later changes superseded, and the
@@ -183,8 +185,15 @@ impl View {
         }
     }
 
-    /// The explained verdict of each query (all valid), in order.
-    pub fn screen(&self, queries: &[Query], policy: &Policy, today: i32) -> Vec<Verdict<'_>> {
+    /// The explained verdict of each query (all valid), in order; matches of the pairs in
+    /// `suppressions` (the calling agency's recorded false matches) no longer raise them.
+    pub fn screen(
+        &self,
+        queries: &[Query],
+        policy: &Policy,
+        today: i32,
+        suppressions: Option<&Suppressions>,
+    ) -> Vec<Verdict<'_>> {
         let keying = &self.base.keying;
         let masked = |row: u32| self.masked_rows.contains(&row);
         queries
@@ -213,7 +222,11 @@ impl View {
                                     .map(|f| Located { snapshot, found: f }),
                             );
                         }
-                        finish_party(index, prepared.role, found, policy)
+                        let of_party = suppressions.map(|s| s.of_party(party));
+                        let suppressed = |id: &str, version: i64| {
+                            of_party.as_ref().is_some_and(|s| s.covers(id, version))
+                        };
+                        finish_party(index, prepared.role, found, policy, &suppressed)
                     })
                     .collect();
                 result_of(
@@ -249,7 +262,7 @@ pub fn rescore<'a>(
                 .into_iter()
                 .map(|found| Located { snapshot, found })
                 .collect();
-            finish_party(index, prepared.role, found, policy)
+            finish_party(index, prepared.role, found, policy, &|_, _| false)
         })
         .collect();
     result_of(query, parties, policy, 0, incident_count)
@@ -274,12 +287,15 @@ fn merge_tiers(layers: &mut Vec<Layer>, delta: &mut Delta, keying: crate::keys::
     }
 }
 
-/// A query party's verdict from its matches: the best match per incident, ranked.
+/// A query party's verdict from its matches: the best match per incident, ranked. A match
+/// `suppressed(incident id, version)` names stays, marked and GREEN, after those that count,
+/// and its score is left out of the party's.
 fn finish_party<'a>(
     index: usize,
     role: u8,
     found: Vec<Located<'a>>,
     policy: &Policy,
+    suppressed: &dyn Fn(&str, i64) -> bool,
 ) -> PartyResult<'a> {
     let mut best: Vec<(&'a str, Located<'a>)> = Vec::new();
     let mut by_id: HashMap<&'a str, usize> = HashMap::new();
@@ -301,10 +317,30 @@ fn finish_party<'a>(
             }
         }
     }
-    best.sort_by(|(ia, a), (ib, b)| b.found.score.total_cmp(&a.found.score).then(ia.cmp(ib)));
-    let mut best: Vec<Located<'a>> = best.into_iter().map(|(_, located)| located).collect();
-    let scores: Vec<f64> = best.iter().map(|l| l.found.score).collect();
+    let mut best: Vec<(&'a str, Located<'a>, bool)> = best
+        .into_iter()
+        .map(|(id, mut located)| {
+            let version = located.snapshot.versions[located.found.row as usize];
+            let hidden = suppressed(id, version);
+            if hidden {
+                located.found.reasons.push(ReasonCode::SuppressedByOutcome);
+                located.found.stoplight = Stoplight::Green;
+            }
+            (id, located, hidden)
+        })
+        .collect();
+    best.sort_by(|(ia, a, ha), (ib, b, hb)| {
+        ha.cmp(hb)
+            .then(b.found.score.total_cmp(&a.found.score))
+            .then(ia.cmp(ib))
+    });
+    let scores: Vec<f64> = best
+        .iter()
+        .filter(|(_, _, hidden)| !hidden)
+        .map(|(_, l, _)| l.found.score)
+        .collect();
     let score = combine_scores(policy, &scores);
+    let mut best: Vec<Located<'a>> = best.into_iter().map(|(_, located, _)| located).collect();
     best.truncate(policy.max_matches_per_party);
     PartyResult {
         index,
@@ -367,6 +403,114 @@ mod tests {
         ids
     }
 
+    const KEY: &[u8] = b"audit key";
+
+    /// Incident `id` (version `version`) whose one party is `name` in CN with a shared phone.
+    fn phoned(id: usize, version: i64, name: &str) -> Incident {
+        let mut incident = incident(id, version, false);
+        incident.parties = vec![Party {
+            name: name.into(),
+            country_code: "CN".into(),
+            phones: vec!["+86 21 5555 0188".into()],
+            ..Party::default()
+        }];
+        incident
+    }
+
+    fn query_of(name: &str) -> Query {
+        Query {
+            item_id: "EE471108151FR".into(),
+            parties: vec![Party {
+                name: name.into(),
+                country_code: "CN".into(),
+                phones: vec!["+86 21 5555 0188".into()],
+                ..Party::default()
+            }],
+            channel: Channel::Unknown,
+            contents: Vec::new(),
+        }
+    }
+
+    fn suppressing(name: &str, pairs: &[(&str, i64)]) -> Suppressions {
+        let digest = crate::summary::party_digest_bytes(KEY, name, "", "CN");
+        Suppressions::new(
+            KEY,
+            pairs.iter().map(|(id, v)| (digest, (*id).to_owned(), *v)),
+        )
+    }
+
+    /// (incident id, score, stoplight, suppressed) of the party's matches, and its score and
+    /// stoplight.
+    type Seen = (Vec<(String, f64, Stoplight, bool)>, f64, Stoplight);
+
+    fn seen(view: &View, query: &Query, suppressions: Option<&Suppressions>) -> Seen {
+        let policy = crate::policy::default_policy();
+        let verdicts = view.screen(std::slice::from_ref(query), &policy, 739_100, suppressions);
+        let party = &verdicts[0].parties[0];
+        let matches = party
+            .matches
+            .iter()
+            .map(|m| {
+                let id = m.snapshot.incident_ids.get(m.found.row as usize).to_owned();
+                let hidden = m
+                    .found
+                    .reasons
+                    .as_slice()
+                    .contains(&ReasonCode::SuppressedByOutcome);
+                (id, m.found.score, m.found.stoplight, hidden)
+            })
+            .collect();
+        (matches, party.score, verdicts[0].stoplight)
+    }
+
+    #[test]
+    fn a_suppressed_match_stays_in_the_answer_and_raises_nothing() {
+        let keying = Keying::new(3, 4);
+        let view = View::of(Arc::new(Snapshot::build(
+            &[phoned(1, 1, "Hongda Chemical")],
+            keying,
+            1,
+        )));
+        let query = query_of("Hongda Chemical");
+        let (plain, plain_score, plain_light) = seen(&view, &query, None);
+        assert_eq!(plain_light, Stoplight::Red);
+        let hidden = suppressing("hongda  CHEMICAL", &[("ION-1", 1)]);
+        let (matches, score, light) = seen(&view, &query, Some(&hidden));
+        assert_eq!((score, light), (0.0, Stoplight::Green));
+        assert_eq!(matches.len(), 1);
+        let (id, match_score, match_light, marked) = &matches[0];
+        assert_eq!(
+            (id.as_str(), *match_light, *marked),
+            ("ION-1", Stoplight::Green, true)
+        );
+        assert_eq!(
+            *match_score, plain[0].1,
+            "the evidence is still shown as it is"
+        );
+        assert!(plain_score > 0.0);
+    }
+
+    #[test]
+    fn only_the_cleared_version_and_party_are_suppressed() {
+        let keying = Keying::new(3, 4);
+        let base = View::of(Arc::new(Snapshot::build(
+            &[phoned(1, 1, "Hongda Chemical")],
+            keying,
+            1,
+        )));
+        let cleared = suppressing("Hongda Chemical", &[("ION-1", 1)]);
+        let newer = base.apply(vec![phoned(1, 2, "Hongda Chemical")], &[], 2);
+        assert_eq!(
+            seen(&newer, &query_of("Hongda Chemical"), Some(&cleared)).2,
+            Stoplight::Red
+        );
+        let others = suppressing("Someone Else", &[("ION-1", 1)]);
+        assert_eq!(
+            seen(&base, &query_of("Hongda Chemical"), Some(&others)).2,
+            Stoplight::Red
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
@@ -401,6 +545,50 @@ mod tests {
             prop_assert_eq!(live(&view), live(&fresh));
             prop_assert_eq!(view.incident_count(), fresh.incident_count());
             prop_assert!(view.layers.len() <= 8, "{} layers", view.layers.len());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn suppression_never_raises_a_score_and_keeps_every_match(
+            names in proptest::collection::vec(0usize..4, 1..7),
+            hidden in proptest::collection::vec(any::<bool>(), 7),
+        ) {
+            const NAMES: [&str; 4] =
+                ["Hongda Chemical", "Hongda Chemicals", "Hong Da Trading", "Natalya Ivanova"];
+            let incidents: Vec<Incident> =
+                names.iter().enumerate().map(|(i, &n)| phoned(i, 1, NAMES[n])).collect();
+            let view = View::of(Arc::new(Snapshot::build(&incidents, Keying::new(3, 4), 1)));
+            let query = query_of("Hongda Chemical");
+            let chosen: Vec<(String, i64)> = (0..incidents.len())
+                .filter(|&i| hidden[i])
+                .map(|i| (format!("ION-{i}"), 1))
+                .collect();
+            let pairs: Vec<(&str, i64)> = chosen.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+            let set = suppressing("Hongda Chemical", &pairs);
+            let (plain, plain_score, plain_light) = seen(&view, &query, None);
+            let (marked, score, light) = seen(&view, &query, Some(&set));
+            prop_assert!(score <= plain_score);
+            prop_assert!(light <= plain_light);
+            let ids = |m: &[(String, f64, Stoplight, bool)]| {
+                let mut ids: Vec<String> = m.iter().map(|x| x.0.clone()).collect();
+                ids.sort();
+                ids
+            };
+            prop_assert_eq!(ids(&plain), ids(&marked));
+            for (id, _, match_light, is_hidden) in &marked {
+                let wanted = chosen.iter().any(|(c, _)| c == id);
+                prop_assert_eq!(*is_hidden, wanted);
+                prop_assert!(!is_hidden || *match_light == Stoplight::Green);
+            }
+            let first_hidden = marked.iter().position(|m| m.3).unwrap_or(marked.len());
+            prop_assert!(marked[first_hidden..].iter().all(|m| m.3), "counted matches come first");
+            if marked.iter().all(|m| m.3) {
+                prop_assert_eq!((score, light), (0.0, Stoplight::Green));
+            }
+            let empty = Suppressions::new(KEY, []);
+            prop_assert_eq!(seen(&view, &query, Some(&empty)), (plain, plain_score, plain_light));
         }
     }
 }

@@ -18,6 +18,7 @@ from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.audit import (
     AuditLog,
+    AuditMatch,
     AuditQuery,
     AuditRecord,
     AuditRow,
@@ -83,6 +84,12 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         assert record.score == pytest.approx(red.score, abs=0.01)
         assert record.incident_ids[0] == red.parties[0].matches[0].incident.incident_id
         assert record.generation == red.index.generation
+        hit = red.parties[0].matches[0]
+        assert record.matches[0] == AuditMatch(
+            0, hit.incident.incident_id, hit.incident.version, "RED", tuple(hit.reason_codes)
+        )
+        assert sink.matched_screens("EE471108151FR", started - 1, 10) == [record]
+        assert sink.matched_screens("EE471108151FR", time.time() + 1, 10) == []  # too old
         assert record.policy_version == red.policy_version
         expected = party_digest(bytes.fromhex(AUDIT_KEY), party.name, party.business_name,
                                 party.country_code)  # fmt: skip
@@ -91,6 +98,7 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         for secret in filter(None, (party.name, party.business_name, *party.phones)):
             assert secret not in raw
         batch_records = wait_for(sink, AuditQuery(since=started), 4)
+        assert sink.matched_screens(ITEMS[0], 0.0, 10) == []  # audited, GREEN: no matches
         assert (
             sorted(r.item_id for r in batch_records if r.rpc == "ScreenBatch") == ITEMS
         )  # the invalid item got an error, not a verdict: nothing to audit
@@ -113,7 +121,7 @@ def test_every_verdict_is_recorded_with_digests_not_names(
 def row(at: float, item_id: str = "EE471108151FR") -> AuditRow:
     body = AuditRecord(at, "atlas", "r1", "Screen", item_id, ("d" * 64,), "GREEN", 0.0, (), 1,
                        "p1").to_json()  # fmt: skip
-    return (at, "atlas", item_id, body)
+    return (at, "atlas", item_id, body, False)
 
 
 def screened(at: float, items: int) -> Screened:
