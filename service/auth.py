@@ -8,12 +8,15 @@ Callers are declared in a TOML file (`callers_file`), one table per agency syste
     api_key_sha256 = ["9f86d081884c7d65…"]           # `preflight apikey` prints key and hash
     rate_per_s = 2000                                # items per second (a batch item counts)
     burst = 4000
+    agency = "de-zoll"                               # whose outcomes it shares (default: NAME)
 
 A caller is identified by its verified client certificate (mTLS: `tls_client_ca_file` set,
 and then every caller must present one) or, where agencies have no client PKI, by an API key
 sent as `x-api-key` metadata over server-authenticated TLS; keys are stored only as SHA-256
 digests. Roles: `screen`
-(ScreeningService), `ingest` (IncidentService), `admin` (IndexService rebuilds, reflection).
+(ScreeningService, OutcomeService), `ingest` (IncidentService), `admin` (IndexService
+rebuilds, reflection; every agency's outcomes). Callers of one `agency` share the outcomes
+they record: a false match one of them records stops raising the stoplights of all of them.
 Health checks are open to everyone (load balancers probe them); unknown methods need `admin`.
 With no callers file the service is open (development only): everyone is `anonymous` with
 every role, still rate limited.
@@ -54,6 +57,7 @@ AUTHENTICATED = "authenticated"  # any known caller
 _METHOD_ACCESS: tuple[tuple[str, Role | str], ...] = (
     ("/grpc.health.v1.Health/", PUBLIC),
     ("/preflight.v1.ScreeningService/", Role.SCREEN),
+    ("/preflight.v1.OutcomeService/", Role.SCREEN),
     ("/preflight.v1.IncidentService/", Role.INGEST),
     ("/preflight.v1.IndexService/GetIndexStatus", AUTHENTICATED),
     ("/preflight.v1.IndexService/", Role.ADMIN),
@@ -78,6 +82,11 @@ class Caller:
     roles: frozenset[Role]
     rate_per_s: float
     burst: float
+    agency: str = ""  # empty = the caller's own name
+
+    @property
+    def agency_name(self) -> str:
+        return self.agency or self.name
 
 
 def hash_api_key(key: str) -> str:
@@ -117,6 +126,10 @@ class AccessControl:
     @property
     def caller_names(self) -> list[str]:
         return sorted(self._callers)
+
+    def callers_of(self, agency: str) -> frozenset[str]:
+        """The names of the callers that belong to `agency`."""
+        return frozenset(c.name for c in self._callers.values() if c.agency_name == agency)
 
     def identify(self, identity: Identity) -> Caller | None:
         """The caller a verified certificate names, else the one an API key belongs to."""
@@ -207,7 +220,7 @@ def load_access(
         if not isinstance(entry, dict):
             raise CallersError(f"{where} must be a table")
         unknown = set(entry) - {"roles", "certificate_names", "api_key_sha256", "rate_per_s",
-                                "burst"}  # fmt: skip
+                                "burst", "agency"}  # fmt: skip
         if unknown:
             raise CallersError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         try:
@@ -224,7 +237,10 @@ def load_access(
         burst = float(entry.get("burst", max(default_burst, rate)))
         if rate <= 0 or burst < 1:
             raise CallersError(f"{where}: rate_per_s must be > 0 and burst >= 1")
-        callers.append(Caller(name, roles, rate, burst))
+        agency = entry.get("agency", "")
+        if not isinstance(agency, str):
+            raise CallersError(f"{where}.agency must be a string")
+        callers.append(Caller(name, roles, rate, burst, agency))
     return AccessControl(
         callers, by_certificate, by_key, open_access=False,
         default_rate_per_s=default_rate_per_s, default_burst=default_burst,

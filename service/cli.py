@@ -1,4 +1,5 @@
-"""The `preflight` command: serve, demo, ingest, screen, status."""
+"""The `preflight` command: serve, demo, ingest, screen, manifest, status, outcome(s), and
+the set-up helpers."""
 
 from __future__ import annotations
 
@@ -146,6 +147,11 @@ SCREEN_FLAGS = {
     r"parties\[0\]\.location\.lon": "--lon",
     r"parties\[0\]\.phones\[\d+\]": "--phone",
     r"parties\[0\]\.emails\[\d+\]": "--email",
+    # `preflight outcome`
+    r"item_id": "ITEM_ID",
+    r"incident_id": "INCIDENT_ID",
+    r"outcome": "OUTCOME",
+    r"party_index": "--party",
 }
 
 
@@ -560,6 +566,89 @@ def manifest(
     if whole.errors or missing:
         sys.exit(EXIT_NO_VERDICT)
     sys.exit(EXIT_HITS if whole.hits else EXIT_GREEN)
+
+
+OUTCOMES = [name.removeprefix("OUTCOME_").lower() for name in pb.Outcome.keys()[1:]]
+
+
+def _when(stamp: Any) -> str:
+    """A Timestamp as UTC ISO seconds; "-" when unset."""
+    seconds = stamp.ToSeconds()
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds") if seconds else "-"
+
+
+def _outcome_line(o: pb.RecordedOutcome) -> str:
+    name = pb.Outcome.Name(o.outcome).removeprefix("OUTCOME_")
+    line = (
+        f"{_when(o.recorded_at)}  {o.item_id} party {o.party_index} ~ {o.incident_id} "
+        f"v{o.incident_version}: {name} by {o.caller} ({o.agency}); screened "
+        f"{stoplight_name(o.stoplight)} under {o.policy_version} ({', '.join(o.reason_codes)})"
+    )
+    if o.outcome == pb.OUTCOME_CLEARED_FALSE_MATCH:
+        state = "suppressing" if o.in_effect else "lifted (new incident version, expired or seized)"
+        line += f"; {state}, expiry {_when(o.suppressed_until)}"
+    return line
+
+
+def _print_outcome(reply: pb.RecordedOutcome, as_json: bool) -> None:
+    if as_json:
+        click.echo(json_format.MessageToJson(
+            reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True,
+            indent=None,
+        ))  # fmt: skip
+    else:
+        click.echo(_outcome_line(reply))
+
+
+@main.command()
+@connection_options
+@click.argument("item_id")
+@click.argument("incident_id")
+@click.argument("outcome", metavar="OUTCOME", type=click.Choice(OUTCOMES, case_sensitive=False))
+@click.option("--party", type=click.IntRange(min=0),
+              help="Index of the screened party that matched, when several did.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded outcome as JSON.")
+def outcome(  # noqa: PLR0917 - one parameter per argument and flag
+    connection: Connection, item_id: str, incident_id: str, outcome: str, party: int | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Record what inspecting ITEM_ID found about its match with INCIDENT_ID: seized,
+    cleared_false_match (the party is not the incident's: the pair stops raising your
+    agency's stoplights) or cleared_other.
+
+    The server finds your agency's screen of the item in its audit trail. Exit status: 0
+    recorded, 2 bad input (the server names the argument), 3 server unreachable, 4 refused."""
+    request = pb.RecordOutcomeRequest(
+        item_id=item_id, incident_id=incident_id,
+        outcome=pb.Outcome.Value(f"OUTCOME_{outcome.upper()}"),
+    )  # fmt: skip
+    if party is not None:
+        request.party_index = party
+    with PreflightClient(connection) as client:
+        _print_outcome(client.record_outcome(request), as_json)
+
+
+@main.command()
+@connection_options
+@click.option("--item-id", default="", help="Only this item's outcomes.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per outcome and line.")
+def outcomes(connection: Connection, item_id: str, limit: int, as_json: bool) -> None:
+    """Your agency's recorded outcomes, newest first (every agency's for an admin caller)."""
+    token = ""
+    shown = 0
+    with PreflightClient(connection) as client:
+        while shown < limit:
+            size = min(limit - shown, 1000)
+            page = client.list_outcomes(
+                pb.ListOutcomesRequest(page_size=size, page_token=token, item_id=item_id)
+            )
+            for recorded in page.outcomes:
+                _print_outcome(recorded, as_json)
+            shown += len(page.outcomes)
+            token = page.next_page_token
+            if not token:
+                break
 
 
 STALE_AFTER_S = 60.0

@@ -149,6 +149,7 @@ class PreflightClient:
         self._screening = pb_grpc.ScreeningServiceStub(self._channel)
         self._incidents = pb_grpc.IncidentServiceStub(self._channel)
         self._index = pb_grpc.IndexServiceStub(self._channel)
+        self._outcomes = pb_grpc.OutcomeServiceStub(self._channel)
         self._timeout_s = timeout_s
         self._retries = retries
 
@@ -197,6 +198,16 @@ class PreflightClient:
 
     def index_status(self, timeout_s: float | None = None) -> pb.IndexStatus:
         return self._call(self._index.GetIndexStatus, pb.GetIndexStatusRequest(), timeout_s)
+
+    def record_outcome(
+        self, request: pb.RecordOutcomeRequest, timeout_s: float | None = None
+    ) -> pb.RecordedOutcome:
+        return self._call(self._outcomes.RecordOutcome, request, timeout_s)
+
+    def list_outcomes(
+        self, request: pb.ListOutcomesRequest, timeout_s: float | None = None
+    ) -> pb.ListOutcomesResponse:
+        return self._call(self._outcomes.ListOutcomes, request, timeout_s)
 
     def close(self) -> None:
         self._channel.close()

@@ -4,6 +4,7 @@ ServiceError
 ├── NotFoundError          → NOT_FOUND
 ├── IndexNotReadyError     → UNAVAILABLE (no snapshot loaded yet: never a GREEN from nothing)
 ├── DeadlinePassedError    → DEADLINE_EXCEEDED (the call's deadline passed before its turn)
+├── FailedPreconditionError → FAILED_PRECONDITION (the server is not set up for the call)
 ├── RequestTooLargeError   → INVALID_ARGUMENT
 ├── UnauthenticatedError   → UNAUTHENTICATED (no valid client certificate or API key)
 ├── PermissionDeniedError  → PERMISSION_DENIED (a known caller without the role)
@@ -36,6 +37,10 @@ class IndexNotReadyError(ServiceError):
 
 class DeadlinePassedError(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class FailedPreconditionError(ServiceError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class RequestTooLargeError(ServiceError):

@@ -4,7 +4,8 @@ Every metric lives in one `ServerMetrics` object bound to a registry, so a test 
 fresh one. `preflight serve` runs in prometheus-client's multiprocess mode (one mmap file per
 worker in a shared folder, summed by the exporter), so `enable_multiprocess` must run before
 the first `ServerMetrics` is created. Labels are bounded: RPC names, status codes, stoplights,
-reason codes and configured caller names; never an item id, an incident id or a party.
+reason codes, outcomes, policy versions and configured caller names; never an item id, an
+incident id or a party.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prometheus_client.registry import Collector
 from index import _core
 from index.model import Stoplight
 from service.refresh import IndexStatus
+from service.store.outcomes import OutcomeRecord
 
 _STOPLIGHT_NAMES = ("GREEN", "AMBER", "RED")  # the order of Summary.stoplight_counts
 
@@ -216,6 +218,20 @@ class ServerMetrics:
             "Audit records dropped because the buffer was full (should stay 0).",
             registry=r,
         )
+        self.outcomes = Counter(
+            "preflight_outcomes_total",
+            "Outcomes recorded (a new or changed outcome of a match), by outcome and the policy "
+            "version that scored the screen.",
+            ("outcome", "policy_version"),
+            registry=r,
+        )
+        self.outcome_reasons = Counter(
+            "preflight_outcome_reasons_total",
+            "Outcomes recorded, once for each reason code of the match they concern: "
+            "precision per code = SEIZED / (SEIZED + CLEARED_FALSE_MATCH).",
+            ("outcome", "policy_version", "reason"),
+            registry=r,
+        )
         self.index_loaded.set(0)
         self.store_reachable.set(0)
         for stoplight in Stoplight:
@@ -236,6 +252,11 @@ class ServerMetrics:
                 self.verdicts.labels(stoplight).inc(count)
         for reason, count in summary.reason_counts():
             self.matches.labels(reason).inc(count)
+
+    def observe_outcome(self, record: OutcomeRecord) -> None:
+        self.outcomes.labels(record.outcome.value, record.policy_version).inc()
+        for reason in record.reason_codes:
+            self.outcome_reasons.labels(record.outcome.value, record.policy_version, reason).inc()
 
     def observe_index_event(self, event: str, fields: Mapping[str, object]) -> None:
         if event == "index built":

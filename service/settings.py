@@ -106,6 +106,17 @@ class Settings:
     audit_buffer: int = _setting(
         200_000, "Audit records buffered for the writer; beyond it they are dropped (counted)."
     )
+    outcome_window_days: float = _setting(
+        90.0,
+        "Days after a screen within which an officer can record its outcome (RecordOutcome "
+        "finds the screen in the audit trail; with Redis, each item's verdicts with matches are "
+        "kept findable that long).",
+    )
+    suppression_expiry_days: float = _setting(
+        365.0,
+        "Days a recorded false match (CLEARED_FALSE_MATCH) keeps its (party, incident) pair "
+        "from raising the agency's stoplights; 0 = until the incident gets a new version.",
+    )
     health_listen: str = _setting(
         "",
         "Plaintext listen address (host:port) answering grpc.health.v1 and nothing else, for "
@@ -269,6 +280,10 @@ def load_settings(
             raise ValueError
     except ValueError as exc:
         raise SettingsError("index_key must be 32 hex digits (16 bytes)") from exc
+    if settings.outcome_window_days <= 0 or settings.suppression_expiry_days < 0:
+        raise SettingsError(
+            "outcome_window_days must be above 0, suppression_expiry_days at least 0"
+        )
     if settings.max_batch_items < 1 or settings.workers < 0:
         raise SettingsError("max_batch_items must be at least 1, workers at least 0")
     return settings

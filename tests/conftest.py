@@ -115,7 +115,7 @@ class HeldView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._view, name)
 
-    def screen(self, *args: Any) -> Any:
+    def screen(self, *args: Any, **kwargs: Any) -> Any:
         self.entered.release()
         self.release.wait(30)
-        return self._view.screen(*args)
+        return self._view.screen(*args, **kwargs)

@@ -91,8 +91,10 @@ class BaselineScreener:
         return responses
 
     def screen(
-        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float
-    ) -> tuple[bytes, None]:
+        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float, *,
+        suppressed: _core.Suppressions | None = None,
+    ) -> tuple[bytes, None]:  # fmt: skip
+        """`suppressed` is ignored: the baselines know no outcomes."""
         try:
             message = pb.ScreenRequest.FromString(request)
         except Exception as exc:  # protobuf raises DecodeError, or others on hostile bytes
@@ -103,7 +105,7 @@ class BaselineScreener:
 
     def screen_batch(
         self, request: bytes, policy: _core.Policy, today: int, age_seconds: float,
-        max_items: int,
+        max_items: int, *, suppressed: _core.Suppressions | None = None,
     ) -> tuple[bytes, None]:  # fmt: skip
         items = pb.ScreenBatchRequest.FromString(request).items
         entries: list[pb.ScreenBatchEntry] = []

@@ -32,8 +32,10 @@ from index.model import (
     SubstanceClass,
 )
 from preflight.v1 import preflight_pb2 as pb
+from service.outcomes import Listed, OutcomeRequest
 from service.refresh import IndexStatus
 from service.store.base import PutOutcome
+from service.store.outcomes import Outcome
 
 _ROLES: dict[Any, Any] = {
     pb.PARTY_ROLE_UNSPECIFIED: PartyRole.OTHER,
@@ -297,6 +299,46 @@ def _timestamp(seconds: float) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromNanoseconds(int(seconds * 1e9))
     return stamp
+
+
+_FINDINGS: dict[Any, Outcome] = {
+    pb.OUTCOME_SEIZED: Outcome.SEIZED,
+    pb.OUTCOME_CLEARED_FALSE_MATCH: Outcome.CLEARED_FALSE_MATCH,
+    pb.OUTCOME_CLEARED_OTHER: Outcome.CLEARED_OTHER,
+}
+_FINDING_NUMBERS = {v: k for k, v in _FINDINGS.items()}
+_STOPLIGHT_BY_NAME: dict[str, Any] = {
+    "GREEN": pb.STOPLIGHT_GREEN, "AMBER": pb.STOPLIGHT_AMBER, "RED": pb.STOPLIGHT_RED,
+}  # fmt: skip
+
+
+def outcome_request_from_pb(message: pb.RecordOutcomeRequest) -> OutcomeRequest:
+    """The request as plain data; an unknown or unset outcome becomes None (a violation)."""
+    return OutcomeRequest(
+        item_id=message.item_id,
+        incident_id=message.incident_id,
+        outcome=_FINDINGS.get(message.outcome),
+        party_index=message.party_index if message.HasField("party_index") else None,
+    )
+
+
+def recorded_outcome_to_pb(listed: Listed) -> pb.RecordedOutcome:
+    record = listed.stored.record
+    return pb.RecordedOutcome(
+        item_id=record.item_id,
+        incident_id=record.incident_id,
+        incident_version=record.incident_version,
+        outcome=_FINDING_NUMBERS[record.outcome],
+        party_index=record.party_index,
+        agency=record.agency,
+        caller=record.caller,
+        recorded_at=_timestamp(record.at),
+        suppressed_until=_timestamp(listed.suppressed_until or 0.0),
+        in_effect=listed.in_effect,
+        stoplight=_STOPLIGHT_BY_NAME.get(record.stoplight, pb.STOPLIGHT_UNSPECIFIED),
+        reason_codes=list(record.reason_codes),
+        policy_version=record.policy_version,
+    )
 
 
 def status_to_pb(status: IndexStatus, now: float) -> pb.IndexStatus:

@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from index import _core
 from index.errors import FieldViolation, ValidationError
 from service import logs
-from service.auth import ANONYMOUS, API_KEY_HEADER, AccessControl, Identity
+from service.auth import ANONYMOUS, API_KEY_HEADER, AccessControl, Caller, Identity, Role
 from service.auth_failures import peer_address
 from service.errors import (
     AuthThrottledError,
@@ -57,6 +57,12 @@ class CallInfo:
 
     caller: str = ANONYMOUS
     auth_failure: str = ""  # "refused" or "throttled" when the call failed to authenticate
+    agency: str = ANONYMOUS  # the caller's agency, whose outcomes its screens follow
+    admin: bool = False
+
+    def identify(self, caller: Caller) -> None:
+        self.caller, self.agency = caller.name, caller.agency_name
+        self.admin = Role.ADMIN in caller.roles
 
 
 CALL: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar("call", default=None)
@@ -273,7 +279,10 @@ class AccessInterceptor(_UnaryInterceptor):
         except ServiceError:
             info.caller = self._caller_name(identity)
             raise
-        info.caller = caller.name if caller else self._caller_name(identity)
+        if caller is not None:
+            info.identify(caller)
+        else:
+            info.caller = self._caller_name(identity)
 
     def _caller_name(self, identity: Identity) -> str:
         caller = self._access.identify(identity)

@@ -23,6 +23,7 @@ from service.audit import AuditLog, Screened, open_audit
 from service.auth import ANONYMOUS, AccessControl, load_access
 from service.auth_failures import AuthFailureLimits
 from service.metrics import ServerMetrics
+from service.outcomes import Outcomes
 from service.refresh import IndexHolder, IndexStatus
 from service.rpc.interceptors import (
     CALL,
@@ -33,6 +34,7 @@ from service.rpc.interceptors import (
 from service.rpc.servicers import (
     IncidentServicer,
     IndexServicer,
+    OutcomeServicer,
     ScreeningServicer,
     SummaryObserver,
     add_screening_service,
@@ -42,12 +44,14 @@ from service.screener import compiled_policy
 from service.settings import Settings, SettingsError
 from service.snapshot_file import SnapshotFiles
 from service.store import open_store
-from service.store.base import IncidentStore
+from service.store.base import IncidentStore, StoreError
+from service.store.outcomes import open_outcomes
+from service.suppressions import SuppressionHolder
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("ScreeningService", "IncidentService", "IndexService")
+    for name in ("ScreeningService", "IncidentService", "IndexService", "OutcomeService")
 )
 
 
@@ -80,6 +84,7 @@ class Running:
     holder: IndexHolder
     store: IncidentStore
     health: health.HealthServicer
+    suppressions: SuppressionHolder
     audit: AuditLog | None = None
     health_server: grpc.Server | None = None
 
@@ -92,6 +97,7 @@ class Running:
             self.health_server.stop(0).wait()
         if self.audit is not None:
             self.audit.stop()
+        self.suppressions.stop()
         self.holder.stop()
         self.store.close()
 
@@ -171,21 +177,45 @@ def _publish_status(holder: IndexHolder, metrics: ServerMetrics) -> None:
 
 
 DEVELOPMENT_AUDIT_KEY = b"preflight development audit key"
+SECONDS_PER_DAY = 86400.0
+
+
+def audit_key(settings: Settings) -> bytes:
+    """What keys the audit trail's party digests (and so the outcomes' parties)."""
+    return bytes.fromhex(settings.audit_key) or DEVELOPMENT_AUDIT_KEY
 
 
 def new_audit_log(settings: Settings, metrics: ServerMetrics | None) -> AuditLog | None:
     if not settings.audit:
         return None
     audit = AuditLog(
-        open_audit(settings.store_url, settings.redis_prefix, settings.redis_options()),
+        open_audit(settings.store_url, settings.redis_prefix, settings.redis_options(),
+                   settings.outcome_window_days),
         max_pending=settings.audit_buffer,
         retention_years=settings.audit_retention_years,
         on_dropped=metrics.audit_dropped.inc if metrics else lambda n: None,
         on_written=metrics.audit_written.inc if metrics else lambda n: None,
-        key=bytes.fromhex(settings.audit_key) or DEVELOPMENT_AUDIT_KEY,
-    )
+        key=audit_key(settings),
+    )  # fmt: skip
     audit.start()
     return audit
+
+
+def new_suppressions(settings: Settings) -> SuppressionHolder:
+    """The agencies' recorded false matches, loaded now (when the store answers) and kept
+    up to date in the background."""
+    holder = SuppressionHolder(
+        open_outcomes(settings.require_store(), settings.redis_prefix, settings.redis_options()),
+        audit_key(settings),
+        settings.suppression_expiry_days * SECONDS_PER_DAY,
+        poll_interval_s=settings.poll_interval_s,
+    )
+    try:
+        holder.reload()
+    except StoreError as exc:  # the background refresh loads them once the store answers
+        log.warning("suppressions not loaded", extra={"error": str(exc)})
+    holder.start()
+    return holder
 
 
 def verdict_observer(metrics: ServerMetrics | None, audit: AuditLog | None) -> SummaryObserver:
@@ -278,6 +308,7 @@ def start_server(
         interceptors.insert(0, MetricsInterceptor(metrics))
         holder.add_listener(metrics.observe_index_event)
     audit = new_audit_log(settings, metrics)
+    suppressions = new_suppressions(settings)
     observe = verdict_observer(metrics, audit)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=handler_threads(settings), thread_name_prefix="rpc"),
@@ -294,9 +325,15 @@ def start_server(
     policy = compiled_policy(load_policy(settings))
     add_screening_service(
         ScreeningServicer(holder, policy, settings.max_batch_items, observe=observe,
-                          allow_empty_index=bool(settings.allow_empty_index)),
+                          allow_empty_index=bool(settings.allow_empty_index),
+                          suppressions=suppressions.for_agency),
         server,
     )  # fmt: skip
+    outcomes = Outcomes(
+        suppressions, audit, store, settings.outcome_window_days * SECONDS_PER_DAY,
+        on_recorded=metrics.observe_outcome if metrics is not None else lambda record: None,
+    )  # fmt: skip
+    pb_grpc.add_OutcomeServiceServicer_to_server(OutcomeServicer(outcomes, access), server)
     pb_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(store, settings.max_batch_items), server
     )
@@ -330,4 +367,4 @@ def start_server(
         threading.Thread(
             target=_publish_status, args=(holder, metrics), name="metrics", daemon=True
         ).start()
-    return Running(server, port, holder, store, health_servicer, audit, health_server)
+    return Running(server, port, holder, store, health_servicer, suppressions, audit, health_server)

@@ -22,15 +22,21 @@ from index.errors import FieldViolation, ValidationError
 from index.model import Incident, IncidentStatus, incident_violations
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
+from service import logs
+from service.auth import AccessControl
 from service.errors import IndexNotReadyError, NotFoundError, RequestTooLargeError
+from service.outcomes import Outcomes, Recorder
 from service.refresh import IndexHolder, IndexStatus
 from service.rpc import convert
+from service.rpc.interceptors import CALL, CallInfo
 from service.store.base import MAX_PAGE, IncidentStore
 
 DEFAULT_PAGE = 100
 MIN_REMAINING_S = 0.001
 SCREENING_SERVICE = "preflight.v1.ScreeningService"
 SummaryObserver = Callable[[str, _core.Summary], None]
+# The calling agency's recorded false matches, for its screens (None: it has none).
+SuppressionsOf = Callable[[str], _core.Suppressions | None]
 
 
 class Screener(Protocol):
@@ -38,11 +44,24 @@ class Screener(Protocol):
     store; requests and responses are serialized messages."""
 
     def screen(
-        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float
+        self,
+        request: bytes,
+        policy: _core.Policy,
+        today: int,
+        age_seconds: float,
+        *,
+        suppressed: _core.Suppressions | None = None,
     ) -> tuple[bytes, Any]: ...
 
     def screen_batch(
-        self, request: bytes, policy: _core.Policy, today: int, age_seconds: float, max_items: int
+        self,
+        request: bytes,
+        policy: _core.Policy,
+        today: int,
+        age_seconds: float,
+        max_items: int,
+        *,
+        suppressed: _core.Suppressions | None = None,
     ) -> tuple[bytes, Any]: ...
 
 
@@ -57,6 +76,10 @@ class ScreenerSource(Protocol):
 
 def _ignore(rpc: str, summary: _core.Summary) -> None:
     pass
+
+
+def _none(agency: str) -> None:
+    return None
 
 
 def _check_deadline(context: grpc.ServicerContext) -> None:
@@ -77,12 +100,15 @@ class ScreeningServicer:
         today: Callable[[], date] = date.today,
         observe: SummaryObserver | None = None,
         allow_empty_index: bool = False,
+        suppressions: SuppressionsOf = _none,
     ) -> None:
         """`observe(rpc, summary)` is told about every call's verdicts (metrics, audit);
         baselines screening through another store pass summaries of their own. An index of no
         incidents answers UNAVAILABLE unless `allow_empty_index`: its every verdict would be a
-        GREEN that means nothing."""
+        GREEN that means nothing. `suppressions(agency)` gives the calling agency's recorded
+        false matches."""
         self._holder = holder
+        self._suppressions = suppressions
         self._allow_empty_index = allow_empty_index
         self._policy = policy
         self._max_batch_items = max_batch_items
@@ -105,9 +131,15 @@ class ScreeningServicer:
         latest = max(status.last_change_applied_at, status.built_at)
         return view, max(time.time() - latest, 0.0) if latest else 0.0
 
+    def _suppressed(self) -> _core.Suppressions | None:
+        info = CALL.get()
+        return self._suppressions(info.agency) if info is not None else None
+
     def Screen(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         view, age_s = self._view(context)
-        response, summary = view.screen(request, self._policy, self._today().toordinal(), age_s)
+        response, summary = view.screen(
+            request, self._policy, self._today().toordinal(), age_s, suppressed=self._suppressed()
+        )
         self._observe("Screen", summary)
         return response
 
@@ -116,8 +148,9 @@ class ScreeningServicer:
             raise RequestTooLargeError("items", self._max_batch_items)
         view, age_s = self._view(context)
         response, summary = view.screen_batch(
-            request, self._policy, self._today().toordinal(), age_s, self._max_batch_items
-        )
+            request, self._policy, self._today().toordinal(), age_s, self._max_batch_items,
+            suppressed=self._suppressed(),
+        )  # fmt: skip
         self._observe("ScreenBatch", summary)
         return response
 
@@ -131,6 +164,26 @@ def add_screening_service(servicer: ScreeningServicer, server: grpc.Server) -> N
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SCREENING_SERVICE, handlers),)
     )
+
+
+def _page_size(requested: int) -> int:
+    size = requested or DEFAULT_PAGE
+    if not 0 < size <= MAX_PAGE:
+        raise ValidationError([FieldViolation("page_size", f"must be between 1 and {MAX_PAGE}")])
+    return size
+
+
+def _page_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            [FieldViolation("page_token", "is not a token this service issued")]
+        ) from exc
+
+
+def _token_of(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode()).decode()
 
 
 class IncidentServicer(pb_grpc.IncidentServiceServicer):
@@ -188,21 +241,9 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
     def ListIncidents(
         self, request: pb.ListIncidentsRequest, context: grpc.ServicerContext
     ) -> pb.ListIncidentsResponse:
-        size = request.page_size or DEFAULT_PAGE
-        if not 0 < size <= MAX_PAGE:
-            raise ValidationError(
-                [FieldViolation("page_size", f"must be between 1 and {MAX_PAGE}")]
-            )
-        try:
-            after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                [FieldViolation("page_token", "is not a token this service issued")]
-            ) from exc
-        page = self._store.page(after, size)
-        token = ""
-        if len(page) == size:
-            token = base64.urlsafe_b64encode(page[-1].incident_id.encode()).decode()
+        size = _page_size(request.page_size)
+        page = self._store.page(_page_token(request.page_token), size)
+        token = _token_of(page[-1].incident_id) if len(page) == size else ""
         return pb.ListIncidentsResponse(
             incidents=[convert.incident_to_pb(i) for i in page], next_page_token=token
         )
@@ -222,3 +263,37 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
     ) -> pb.IndexStatus:
         self._holder.compact()
         return convert.status_to_pb(self._holder.status(), time.time())
+
+
+class OutcomeServicer(pb_grpc.OutcomeServiceServicer):
+    """Outcomes recorded and listed for the caller's agency (every agency's for admins)."""
+
+    def __init__(self, outcomes: Outcomes, access: AccessControl) -> None:
+        self._outcomes = outcomes
+        self._access = access
+
+    def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
+    ) -> pb.RecordedOutcome:
+        info = CALL.get() or CallInfo()
+        recorder = Recorder(info.caller, info.agency, self._access.callers_of(info.agency),
+                            logs.REQUEST_ID.get())  # fmt: skip
+        listed, _ = self._outcomes.record(convert.outcome_request_from_pb(request), recorder)
+        return convert.recorded_outcome_to_pb(listed)
+
+    def ListOutcomes(
+        self, request: pb.ListOutcomesRequest, context: grpc.ServicerContext
+    ) -> pb.ListOutcomesResponse:
+        info = CALL.get() or CallInfo()
+        size = _page_size(request.page_size)
+        position = _page_token(request.page_token)
+        if position and not position.isdigit():
+            raise ValidationError(
+                [FieldViolation("page_token", "is not a token this service issued")]
+            )
+        agency = None if info.admin else info.agency
+        page = self._outcomes.page(agency, request.item_id, int(position or 0), size)
+        token = _token_of(str(page[-1].stored.sequence)) if len(page) == size else ""
+        return pb.ListOutcomesResponse(
+            outcomes=[convert.recorded_outcome_to_pb(o) for o in page], next_page_token=token
+        )

@@ -272,6 +272,7 @@ def test_a_plaintext_server_with_callers_refuses_to_start(tmp_path: Path) -> Non
         ('[callers.x]\nroles = ["screen"]\napi_key_sha256 = ["abc"]\n', "not a hex SHA-256"),
         ('[callers.x]\nroles = ["screen"]\npassword = "p"\n', "unknown keys password"),
         ('[callers.x]\nroles = ["screen"]\nrate_per_s = 0\n', "rate_per_s must be > 0"),
+        ('[callers.x]\nroles = ["screen"]\nagency = 7\n', "agency must be a string"),
     ],
 )
 def test_bad_callers_files_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -279,3 +280,16 @@ def test_bad_callers_files_are_named(tmp_path: Path, text: str, message: str) ->
     path.write_text(text)
     with pytest.raises(CallersError, match=message):
         load_access(str(path), 10.0, 10.0)
+
+
+def test_callers_belong_to_their_agency_or_to_themselves(tmp_path: Path) -> None:
+    path = tmp_path / "callers.toml"
+    path.write_text(
+        '[callers.atlas]\nroles = ["screen"]\nagency = "de-zoll"\n'
+        '[callers.atlas-dr]\nroles = ["screen"]\nagency = "de-zoll"\n'
+        '[callers.laposte]\nroles = ["screen"]\n'
+    )
+    access = load_access(str(path), 10.0, 10.0)
+    assert access.callers_of("de-zoll") == {"atlas", "atlas-dr"}
+    assert access.callers_of("laposte") == {"laposte"}
+    assert access.callers_of("atlas") == frozenset()

@@ -331,3 +331,31 @@ def test_an_empty_or_stale_index_is_visible_in_screen_and_status(tmp_path: Path)
         "the change feed was last read 600 s ago: recent incidents may be missing",
     ]
     assert index_warnings(pb.IndexStatus(loaded=True, incidents=10, store_reachable=True)) == []
+
+
+def test_an_outcome_recorded_from_the_command_line_suppresses_and_is_listed(
+    demo_server: Running,
+) -> None:
+    target = ["--target", f"127.0.0.1:{demo_server.port}"]
+    showcase = ["--business-name", "Shanghai Hongda Chemical Co., Ltd", "--country", "CN",
+                "--phone", "+86 21 5555 0188"]  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(main, ["screen", *target, *showcase]).exit_code == 1
+    wrong = runner.invoke(main, ["outcome", *target, "EE471108151FR", "ION-NOPE", "seized"])
+    assert wrong.exit_code == 2 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "INCIDENT_ID: did not match EE471108151FR" in wrong.stderr
+    recorded = runner.invoke(main, ["outcome", *target, "EE471108151FR", "ION-DEMO-0001",
+                                    "cleared_false_match"])  # fmt: skip
+    assert recorded.exit_code == 0, recorded.output
+    assert (
+        "CLEARED_FALSE_MATCH by anonymous" in recorded.stdout and "suppressing" in recorded.stdout
+    )
+    again = runner.invoke(main, ["screen", *target, "--item-id", "EE000000031FR", *showcase])
+    assert again.exit_code == 0, again.output  # GREEN, the match still shown
+    assert "SUPPRESSED_BY_OUTCOME" in again.stdout
+    listed = runner.invoke(main, ["outcomes", *target, "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert row["outcome"] == "OUTCOME_CLEARED_FALSE_MATCH" and row["in_effect"] is True
+    nowhere = runner.invoke(main, ["outcomes", "--target", f"127.0.0.1:{free_port()}"])
+    assert nowhere.exit_code == 3

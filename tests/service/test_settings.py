@@ -42,6 +42,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ("", {"PREFLIGHT_STORE_URL": "redis+sentinel://s1/m/zero"}, "database must be a number"),
         ('redis_wait_replicas = "one"\n', {}, "redis_wait_replicas must be auto or a number"),
         ("redis_wait_timeout_ms = 0\n", {}, "redis_wait_timeout_ms must be at least 1"),
+        ("outcome_window_days = 0\n", {}, "outcome_window_days must be above 0"),
+        ("", {"PREFLIGHT_SUPPRESSION_EXPIRY_DAYS": "-1"}, "suppression_expiry_days at least 0"),
     ],
 )
 def test_bad_settings_are_named(

@@ -1,4 +1,5 @@
-"""One contract, every store: SQLite (embedded) and Redis (a real redis-server)."""
+"""One contract, every store: SQLite (embedded) and Redis (a real redis-server), for incidents
+and for officers' outcomes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from index.errors import ValidationError
 from index.model import Incident, IncidentStatus
 from index.synthetic import Generator
 from service.store.base import IncidentStore, PutOutcome
+from service.store.outcomes import (
+    Outcome,
+    OutcomeRecord,
+    OutcomeStore,
+    RedisOutcomeStore,
+    SqliteOutcomeStore,
+)
 from service.store.redis_ import RedisStore
 from service.store.sqlite import SqliteStore
 from tests.conftest import RedisServer
@@ -198,3 +206,79 @@ def test_redis_trimmed_or_regressed_stream_asks_for_a_full_reload(
     assert store.current_cursor() == "0-0"
     client.close()
     store.close()
+
+
+OutcomeFactory = Callable[[], OutcomeStore]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_outcomes(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer
+) -> Iterator[OutcomeFactory]:
+    """Opens outcome stores on one shared backing store, as `open_store` does."""
+    opened: list[OutcomeStore] = []
+    prefix = f"test-{uuid.uuid4().hex}:"
+
+    def factory() -> OutcomeStore:
+        store: OutcomeStore
+        if request.param == "sqlite":
+            store = SqliteOutcomeStore(tmp_path / "incidents.db")
+        else:
+            store = RedisOutcomeStore(redis_server.url, prefix)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+def outcome_of(
+    item_id: str,
+    outcome: Outcome = Outcome.CLEARED_FALSE_MATCH,
+    agency: str = "de-zoll",
+    **changes: object,
+) -> OutcomeRecord:
+    record = OutcomeRecord(
+        agency=agency, caller=f"{agency}-atlas", item_id=item_id, party_index=0,
+        party_digest="ab" * 32, incident_id="ION-1", incident_version=2, outcome=outcome,
+        at=1_800_000_000.5, stoplight="RED", reason_codes=("NAME_EXACT", "PHONE_EXACT"),
+        policy_version="default-2026.12",
+    )  # fmt: skip
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_an_outcome_is_kept_once_per_match_and_replaced_by_another(
+    open_outcomes: OutcomeFactory,
+) -> None:
+    store = open_outcomes()
+    assert store.sequence() == 0 and store.all() == []
+    first, changed = store.record(outcome_of("AWB-1"))
+    assert changed and first.record == outcome_of("AWB-1") and first.sequence == 1
+    again, changed = store.record(outcome_of("AWB-1", at=1_900_000_000.0, caller="someone"))
+    assert not changed and again == first  # the first recording stands
+    assert store.sequence() == 1
+    replaced, changed = store.record(outcome_of("AWB-1", Outcome.SEIZED))
+    assert changed and replaced.sequence == 2 and replaced.record.outcome is Outcome.SEIZED
+    store.record(outcome_of("AWB-1", party_index=1))  # another party of the item: its own
+    assert [(s.sequence, s.record.party_index) for s in open_outcomes().all()] == [(2, 0), (3, 1)]
+    assert open_outcomes().sequence() == 3
+
+
+def test_outcome_pages_are_newest_first_by_agency_and_item(open_outcomes: OutcomeFactory) -> None:
+    store = open_outcomes()
+    for n in range(5):
+        store.record(outcome_of(f"AWB-{n}", Outcome.CLEARED_OTHER))
+    store.record(outcome_of("AWB-9", Outcome.SEIZED, agency="fr-douane"))
+    reader = open_outcomes()
+
+    def items(agency: str | None, item_id: str = "", before: int = 0, limit: int = 10) -> list[str]:
+        return [s.record.item_id for s in reader.page(agency, item_id, before, limit)]
+
+    assert items("de-zoll") == ["AWB-4", "AWB-3", "AWB-2", "AWB-1", "AWB-0"]
+    assert items(None, limit=2) == ["AWB-9", "AWB-4"]
+    assert items("fr-douane") == ["AWB-9"]
+    assert items("de-zoll", before=4, limit=2) == ["AWB-2", "AWB-1"]
+    assert items("de-zoll", item_id="AWB-3") == ["AWB-3"]
+    assert items(None, item_id="AWB-0", limit=1) == ["AWB-0"]
+    assert items("nobody") == []

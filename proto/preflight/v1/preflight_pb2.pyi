@@ -202,6 +202,31 @@ PUT_OUTCOME_STALE: PutOutcome.ValueType  # 4
 """older than the stored version: ignored"""
 Global___PutOutcome: _TypeAlias = PutOutcome  # noqa: Y015
 
+class _Outcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OUTCOME_UNSPECIFIED: _Outcome.ValueType  # 0
+    OUTCOME_SEIZED: _Outcome.ValueType  # 1
+    """the match was right: the item held what was feared"""
+    OUTCOME_CLEARED_FALSE_MATCH: _Outcome.ValueType  # 2
+    """the party is not the incident's: suppress the pair"""
+    OUTCOME_CLEARED_OTHER: _Outcome.ValueType  # 3
+    """released, saying nothing of the match"""
+
+class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper): ...
+
+OUTCOME_UNSPECIFIED: Outcome.ValueType  # 0
+OUTCOME_SEIZED: Outcome.ValueType  # 1
+"""the match was right: the item held what was feared"""
+OUTCOME_CLEARED_FALSE_MATCH: Outcome.ValueType  # 2
+"""the party is not the incident's: suppress the pair"""
+OUTCOME_CLEARED_OTHER: Outcome.ValueType  # 3
+"""released, saying nothing of the match"""
+Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
+
 @_typing.final
 class Location(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -930,6 +955,160 @@ class ListIncidentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListIncidentsResponse: _TypeAlias = ListIncidentsResponse  # noqa: Y015
+
+@_typing.final
+class RecordOutcomeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PARTY_INDEX_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    """as screened"""
+    incident_id: _builtins.str
+    """an incident that matched it"""
+    outcome: Global___Outcome.ValueType
+    party_index: _builtins.int
+    """The screened party that matched (PartyVerdict.party_index); needed only when several of
+    the item's parties matched the incident.
+    """
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        incident_id: _builtins.str = ...,
+        outcome: Global___Outcome.ValueType = ...,
+        party_index: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_party_index", b"_party_index", "party_index", b"party_index"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_party_index", b"_party_index", "incident_id", b"incident_id", "item_id", b"item_id", "outcome", b"outcome", "party_index", b"party_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__party_index: _TypeAlias = _typing.Literal["party_index"]  # noqa: Y015
+    _WhichOneofArgType__party_index: _TypeAlias = _typing.Literal["_party_index", b"_party_index"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__party_index) -> _WhichOneofReturnType__party_index | None: ...
+
+Global___RecordOutcomeRequest: _TypeAlias = RecordOutcomeRequest  # noqa: Y015
+
+@_typing.final
+class RecordedOutcome(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
+    INCIDENT_VERSION_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PARTY_INDEX_FIELD_NUMBER: _builtins.int
+    AGENCY_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_UNTIL_FIELD_NUMBER: _builtins.int
+    IN_EFFECT_FIELD_NUMBER: _builtins.int
+    STOPLIGHT_FIELD_NUMBER: _builtins.int
+    REASON_CODES_FIELD_NUMBER: _builtins.int
+    POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    item_id: _builtins.str
+    incident_id: _builtins.str
+    incident_version: _builtins.int
+    """the version the screen matched"""
+    outcome: Global___Outcome.ValueType
+    party_index: _builtins.int
+    agency: _builtins.str
+    caller: _builtins.str
+    """who recorded it"""
+    in_effect: _builtins.bool
+    """False matches only: the suppression holds now (not expired, the incident still at the
+    version cleared, no seizure recorded for the pair since).
+    """
+    stoplight: Global___Stoplight.ValueType
+    """the match's, when it was screened"""
+    policy_version: _builtins.str
+    """that scored the screen"""
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def suppressed_until(self) -> _timestamp_pb2.Timestamp:
+        """False matches only: when the suppression lapses under the server's expiry setting."""
+
+    @_builtins.property
+    def reason_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the match's, when it was screened"""
+
+    def __init__(
+        self,
+        *,
+        item_id: _builtins.str = ...,
+        incident_id: _builtins.str = ...,
+        incident_version: _builtins.int = ...,
+        outcome: Global___Outcome.ValueType = ...,
+        party_index: _builtins.int = ...,
+        agency: _builtins.str = ...,
+        caller: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        suppressed_until: _timestamp_pb2.Timestamp | None = ...,
+        in_effect: _builtins.bool = ...,
+        stoplight: Global___Stoplight.ValueType = ...,
+        reason_codes: _abc.Iterable[_builtins.str] | None = ...,
+        policy_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "suppressed_until", b"suppressed_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency", b"agency", "caller", b"caller", "in_effect", b"in_effect", "incident_id", b"incident_id", "incident_version", b"incident_version", "item_id", b"item_id", "outcome", b"outcome", "party_index", b"party_index", "policy_version", b"policy_version", "reason_codes", b"reason_codes", "recorded_at", b"recorded_at", "stoplight", b"stoplight", "suppressed_until", b"suppressed_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordedOutcome: _TypeAlias = RecordedOutcome  # noqa: Y015
+
+@_typing.final
+class ListOutcomesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ITEM_ID_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """default 100, at most 1,000"""
+    page_token: _builtins.str
+    item_id: _builtins.str
+    """only this item's outcomes; empty = all"""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        item_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOutcomesRequest: _TypeAlias = ListOutcomesRequest  # noqa: Y015
+
+@_typing.final
+class ListOutcomesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordedOutcome]: ...
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___RecordedOutcome] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOutcomesResponse: _TypeAlias = ListOutcomesResponse  # noqa: Y015
 
 @_typing.final
 class GetIndexStatusRequest(_message.Message):

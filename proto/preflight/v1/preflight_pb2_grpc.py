@@ -457,3 +457,137 @@ class IndexService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class OutcomeServiceStub:
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RecordOutcome = channel.unary_unary(
+                '/preflight.v1.OutcomeService/RecordOutcome',
+                request_serializer=preflight_dot_v1_dot_preflight__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=preflight_dot_v1_dot_preflight__pb2.RecordedOutcome.FromString,
+                _registered_method=True)
+        self.ListOutcomes = channel.unary_unary(
+                '/preflight.v1.OutcomeService/ListOutcomes',
+                request_serializer=preflight_dot_v1_dot_preflight__pb2.ListOutcomesRequest.SerializeToString,
+                response_deserializer=preflight_dot_v1_dot_preflight__pb2.ListOutcomesResponse.FromString,
+                _registered_method=True)
+
+
+class OutcomeServiceServicer:
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    def RecordOutcome(self, request, context):
+        """The outcome of one match of an item the caller's agency screened (the server finds the
+        screen in its audit trail); recording the same outcome again changes nothing, another
+        outcome for the same match replaces it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOutcomes(self, request, context):
+        """The caller's agency's outcomes, newest first (every agency's for an admin caller).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_OutcomeServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=preflight_dot_v1_dot_preflight__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=preflight_dot_v1_dot_preflight__pb2.RecordedOutcome.SerializeToString,
+            ),
+            'ListOutcomes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOutcomes,
+                    request_deserializer=preflight_dot_v1_dot_preflight__pb2.ListOutcomesRequest.FromString,
+                    response_serializer=preflight_dot_v1_dot_preflight__pb2.ListOutcomesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'preflight.v1.OutcomeService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('preflight.v1.OutcomeService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class OutcomeService:
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    @staticmethod
+    def RecordOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/preflight.v1.OutcomeService/RecordOutcome',
+            preflight_dot_v1_dot_preflight__pb2.RecordOutcomeRequest.SerializeToString,
+            preflight_dot_v1_dot_preflight__pb2.RecordedOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOutcomes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/preflight.v1.OutcomeService/ListOutcomes',
+            preflight_dot_v1_dot_preflight__pb2.ListOutcomesRequest.SerializeToString,
+            preflight_dot_v1_dot_preflight__pb2.ListOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

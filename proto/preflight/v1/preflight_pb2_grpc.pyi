@@ -152,3 +152,70 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_preflight_pb2.IndexStatus, _abc.Awaitable[_preflight_pb2.IndexStatus]]: ...
 
 def add_IndexServiceServicer_to_server(servicer: IndexServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class OutcomeServiceStub:
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> OutcomeServiceAsyncStub: ...
+    RecordOutcome: _grpc.UnaryUnaryMultiCallable[_preflight_pb2.RecordOutcomeRequest, _preflight_pb2.RecordedOutcome]
+    """The outcome of one match of an item the caller's agency screened (the server finds the
+    screen in its audit trail); recording the same outcome again changes nothing, another
+    outcome for the same match replaces it.
+    """
+    ListOutcomes: _grpc.UnaryUnaryMultiCallable[_preflight_pb2.ListOutcomesRequest, _preflight_pb2.ListOutcomesResponse]
+    """The caller's agency's outcomes, newest first (every agency's for an admin caller)."""
+
+@_typing.type_check_only
+class OutcomeServiceAsyncStub(OutcomeServiceStub):
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    RecordOutcome: _aio.UnaryUnaryMultiCallable[_preflight_pb2.RecordOutcomeRequest, _preflight_pb2.RecordedOutcome]  # type: ignore[assignment]
+    """The outcome of one match of an item the caller's agency screened (the server finds the
+    screen in its audit trail); recording the same outcome again changes nothing, another
+    outcome for the same match replaces it.
+    """
+    ListOutcomes: _aio.UnaryUnaryMultiCallable[_preflight_pb2.ListOutcomesRequest, _preflight_pb2.ListOutcomesResponse]  # type: ignore[assignment]
+    """The caller's agency's outcomes, newest first (every agency's for an admin caller)."""
+
+class OutcomeServiceServicer(metaclass=_abc_1.ABCMeta):
+    """What officers found when they inspected a screened item. Outcomes belong to the agency of
+    the caller that records them (its `agency` in the callers file). A false match stops
+    raising that agency's stoplights for the same party and incident: later matches of the pair
+    are still returned, GREEN and with the reason code SUPPRESSED_BY_OUTCOME, until the
+    incident gets a new version or the suppression expires (`suppression_expiry_days`).
+    """
+
+    @_abc_1.abstractmethod
+    def RecordOutcome(
+        self,
+        request: _preflight_pb2.RecordOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_preflight_pb2.RecordedOutcome, _abc.Awaitable[_preflight_pb2.RecordedOutcome]]:
+        """The outcome of one match of an item the caller's agency screened (the server finds the
+        screen in its audit trail); recording the same outcome again changes nothing, another
+        outcome for the same match replaces it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOutcomes(
+        self,
+        request: _preflight_pb2.ListOutcomesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_preflight_pb2.ListOutcomesResponse, _abc.Awaitable[_preflight_pb2.ListOutcomesResponse]]:
+        """The caller's agency's outcomes, newest first (every agency's for an admin caller)."""
+
+def add_OutcomeServiceServicer_to_server(servicer: OutcomeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
