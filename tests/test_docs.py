@@ -168,7 +168,8 @@ def test_the_documented_callers_file_admits_each_caller_to_its_roles(
 ) -> None:
     pki, callers = doc_pki
     access = load_access(str(callers), 100.0, 100.0)
-    assert len(access.caller_names) == 4
+    assert len(access.caller_names) == 5
+    assert access.callers_of("de-customs") == {"de-customs-atlas", "de-customs-officers"}
     store = tmp_path / "db.sqlite"
     CliRunner().invoke(main, ["demo", "--store-url", f"sqlite:///{store}", "--count", "20"])
     settings = load_settings(environ={}, overrides={
