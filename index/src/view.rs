@@ -297,7 +297,7 @@ fn finish_party<'a>(
     policy: &Policy,
     suppressed: &dyn Fn(&str, i64) -> bool,
 ) -> PartyResult<'a> {
-    let mut best: Vec<(&'a str, Located<'a>)> = Vec::new();
+    let mut best: Vec<(&'a str, Located<'a>, bool)> = Vec::new();
     let mut by_id: HashMap<&'a str, usize> = HashMap::new();
     for located in found {
         let id = located
@@ -313,22 +313,18 @@ fn finish_party<'a>(
             }
             None => {
                 by_id.insert(id, best.len());
-                best.push((id, located));
+                best.push((id, located, false));
             }
         }
     }
-    let mut best: Vec<(&'a str, Located<'a>, bool)> = best
-        .into_iter()
-        .map(|(id, mut located)| {
-            let version = located.snapshot.versions[located.found.row as usize];
-            let hidden = suppressed(id, version);
-            if hidden {
-                located.found.reasons.push(ReasonCode::SuppressedByOutcome);
-                located.found.stoplight = Stoplight::Green;
-            }
-            (id, located, hidden)
-        })
-        .collect();
+    for (id, located, hidden) in &mut best {
+        let version = located.snapshot.versions[located.found.row as usize];
+        if suppressed(id, version) {
+            *hidden = true;
+            located.found.reasons.push(ReasonCode::SuppressedByOutcome);
+            located.found.stoplight = Stoplight::Green;
+        }
+    }
     best.sort_by(|(ia, a, ha), (ib, b, hb)| {
         ha.cmp(hb)
             .then(b.found.score.total_cmp(&a.found.score))
