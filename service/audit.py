@@ -37,6 +37,7 @@ from service.store.redis_connect import RedisOptions, check_replicated, connect
 log = logging.getLogger(__name__)
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 FLUSH_INTERVAL_S = 0.2
+MATCHED_SCREENS_KEPT = 1000  # per item (Redis): as many as an outcome's lookup reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +229,9 @@ class RedisAuditSink:
     """A Stream (`{prefix}audit`) written with one pipelined XADD per record; entry ids are
     Redis's write time (every worker appends to the same stream), which time queries and
     retention use — within a flush interval of the verdict. A verdict that names matches is
-    also appended to its item's list (`{prefix}audit:matched:{item id}`, expiring
-    `matched_ttl_s` after the item's last such verdict: the outcome window), where outcomes
-    find it without reading the stream.
+    also appended to its item's list (`{prefix}audit:matched:{item id}`, trimmed to the newest
+    MATCHED_SCREENS_KEPT and expiring `matched_ttl_s` after the item's last such verdict: the
+    outcome window), where outcomes find it without reading the stream.
     Durability is the Redis server's (AOF `appendfsync always` for no loss); a flush waits for
     the replicas incident writes wait for (`RedisOptions.wait_replicas`) and warns when they
     do not confirm it (the records are on the primary: written again, they would be there
@@ -259,6 +260,7 @@ class RedisAuditSink:
                 if matched:
                     key = self._matched_key(item_id)
                     pipe.rpush(key, body)
+                    pipe.ltrim(key, -MATCHED_SCREENS_KEPT, -1)
                     pipe.expire(key, self._matched_ttl_s)
             if self._options.wait_replicas > 0:
                 pipe.wait(self._options.wait_replicas, self._options.wait_timeout_ms)

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from index.errors import FieldViolation, ValidationError
-from service.audit import AuditLog, AuditMatch, AuditRecord
+from service.audit import MATCHED_SCREENS_KEPT, AuditLog, AuditMatch, AuditRecord
 from service.errors import FailedPreconditionError
 from service.store.base import IncidentStore
 from service.store.outcomes import Outcome, OutcomeRecord, Stored
 from service.suppressions import SuppressionHolder
 
 MAX_ID_CHARS = 128
-SCREENS_LOOKED_AT = 1000
+SCREENS_LOOKED_AT = MATCHED_SCREENS_KEPT  # Redis keeps no more per item
 
 
 @dataclass(frozen=True, slots=True)

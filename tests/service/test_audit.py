@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import orjson
 import pytest
+import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
@@ -17,6 +18,7 @@ from index.policy import DEFAULT_POLICY
 from preflight.v1 import preflight_pb2 as pb
 from preflight.v1 import preflight_pb2_grpc as pb_grpc
 from service.audit import (
+    MATCHED_SCREENS_KEPT,
     AuditLog,
     AuditMatch,
     AuditQuery,
@@ -27,6 +29,7 @@ from service.audit import (
     SqliteAuditSink,
     open_audit,
     party_digest,
+    row_of,
 )
 from service.cli import main
 from service.metrics import ServerMetrics
@@ -162,4 +165,30 @@ def test_retention_purges_what_is_older(tmp_path: Path, redis_server: RedisServe
         sink.write([row(time.time(), "NEW")])
         assert sink.purge(cutoff) == 1
         assert [r.item_id for r in sink.query(AuditQuery())] == ["NEW"]
+        sink.close()
+
+
+def matched_row(item_id: str, caller: str, at: float) -> AuditRow:
+    match = AuditMatch(0, "ION-1", 1, "RED", ("NAME_EXACT",))
+    return row_of(AuditRecord(
+        at=at, caller=caller, request_id="", rpc="Screen", item_id=item_id,
+        party_digests=("ab" * 32,), stoplight="RED", score=0.9, incident_ids=("ION-1",),
+        generation=1, policy_version="p", matches=(match,),
+    ))  # fmt: skip
+
+
+def test_an_items_redis_list_of_matched_screens_stays_bounded(redis_server: RedisServer) -> None:
+    prefix = f"audit-bounded-{time.monotonic_ns()}:"
+    sink = RedisAuditSink(redis_server.url, prefix)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        now = time.time()
+        for n in range(MATCHED_SCREENS_KEPT + 25):  # the same item screened again and again
+            sink.write([matched_row("AWB-1", "atlas", now + n / 1000)])
+        lists = [k for k in client.scan_iter(f"{prefix}*") if client.type(k) == b"list"]
+        assert [client.llen(k) for k in lists] == [MATCHED_SCREENS_KEPT]
+        newest = sink.matched_screens("AWB-1", 0.0, 1)
+        assert newest[0].at == pytest.approx(now + (MATCHED_SCREENS_KEPT + 24) / 1000)
+    finally:
+        client.close()
         sink.close()
