@@ -153,7 +153,11 @@ class Outcomes:
             outcome=request.outcome, at=now, stoplight=match.stoplight,
             reason_codes=match.reason_codes, policy_version=screen.policy_version,
         )  # fmt: skip
-        stored, changed = self._store.record(outcome)
+        expiry_s = self._suppressions.expiry_s
+        # a false match recorded again once its suppression lapsed is recorded anew
+        renewable = expiry_s and request.outcome is Outcome.CLEARED_FALSE_MATCH
+        renew_before = now - expiry_s if renewable else 0.0
+        stored, changed = self._store.record(outcome, renew_before)
         self._audit.record(AuditRecord(
             at=now, caller=recorder.caller, request_id=recorder.request_id, rpc="RecordOutcome",
             item_id=request.item_id, party_digests=(outcome.party_digest,),

@@ -60,6 +60,16 @@ class OutcomeRecord:
         return cls(**data)
 
 
+def same_recording(stored: OutcomeRecord, outcome: OutcomeRecord, renew_before: float) -> bool:
+    """Whether `outcome` only repeats `stored` (which then stands)."""
+    return (
+        stored.outcome is outcome.outcome
+        and stored.party_digest == outcome.party_digest
+        and stored.incident_version == outcome.incident_version
+        and stored.at >= renew_before
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """An outcome as the store holds it, with its place in the sequence."""
@@ -69,9 +79,11 @@ class Stored:
 
 
 class OutcomeStore(Protocol):
-    def record(self, outcome: OutcomeRecord) -> tuple[Stored, bool]:
-        """Store `outcome` under its key, durably; what is stored now and whether it changed
-        (the same outcome recorded again keeps the first recording)."""
+    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
+        """Store `outcome` under its key, durably; what is stored now and whether it changed.
+        The same recording again (the same outcome of the same party digest and incident
+        version, first recorded at or after `renew_before`) keeps the first; anything else
+        replaces it."""
         ...
 
     def page(self, agency: str | None, item_id: str, before: int, limit: int) -> list[Stored]:
@@ -124,7 +136,7 @@ class SqliteOutcomeStore:
             self._local.db = db
         return db
 
-    def record(self, outcome: OutcomeRecord) -> tuple[Stored, bool]:
+    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -133,7 +145,7 @@ class SqliteOutcomeStore:
             ).fetchone()
             if row is not None:
                 stored = Stored(int(row[0]), OutcomeRecord.from_json(row[1]))
-                if stored.record.outcome is outcome.outcome:
+                if same_recording(stored.record, outcome, renew_before):
                     db.execute("COMMIT")
                     return stored, False
                 db.execute("DELETE FROM outcomes WHERE key = ?", (outcome.key,))
@@ -180,11 +192,17 @@ class SqliteOutcomeStore:
 
 
 # KEYS: the outcomes hash, the sequence counter, the order set, the agency's order set.
-# ARGV: the key, the outcome, the body. Returns {sequence, stored body, changed (0/1)}.
+# ARGV: the key, the outcome, the body, the party digest, the incident version, renew_before.
+# Returns {sequence, stored body, changed (0/1)} (see `same_recording`).
 _RECORD_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and cjson.decode(current)['outcome'] == ARGV[2] then
-  return {tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])), current, 0}
+if current then
+  local was = cjson.decode(current)
+  if was['outcome'] == ARGV[2] and was['party_digest'] == ARGV[4]
+      and tonumber(was['incident_version']) == tonumber(ARGV[5])
+      and tonumber(was['at']) >= tonumber(ARGV[6]) then
+    return {tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])), current, 0}
+  end
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
@@ -215,9 +233,10 @@ class RedisOutcomeStore:
         except redis.RedisError as exc:
             raise StoreError(f"redis {what} failed: {exc}") from exc
 
-    def record(self, outcome: OutcomeRecord) -> tuple[Stored, bool]:
+    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
         keys = [self._hash, self._seq, self._order, self._agency_prefix + outcome.agency]
-        args = [outcome.key, outcome.outcome.value, outcome.to_json()]
+        args = [outcome.key, outcome.outcome.value, outcome.to_json(), outcome.party_digest,
+                outcome.incident_version, repr(float(renew_before))]  # fmt: skip
         seq, body, changed = self._call("outcome write", self._record_replicated, keys, args)
         return Stored(int(seq), OutcomeRecord.from_json(body)), bool(changed)
 

@@ -419,3 +419,46 @@ def test_an_outcome_recorded_on_one_server_suppresses_on_another(
                    "the other server never learnt the outcome")  # fmt: skip
     finally:
         deployment.stop()
+
+
+def deployment_on(backend: str, tmp_path: Path, pki: Path, redis_server: RedisServer) -> Deployment:
+    if backend == "redis":
+        return Deployment(tmp_path, pki, redis_server.url, f"outcomes-{time.monotonic_ns()}:")
+    return Deployment(tmp_path, pki)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_false_match_cleared_again_after_a_new_version_suppresses_again(
+    backend: str, tmp_path: Path, pki: Path, redis_server: RedisServer
+) -> None:
+    deployment = deployment_on(backend, tmp_path, pki, redis_server)
+    try:
+        running = deployment.start()
+        a, feeder = deployment.client(running, "a"), deployment.client(running, "feeder")
+        screen(a, "AWB-1")
+        first = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)
+        feeder.put_incidents([convert.incident_to_pb(replace(DEMO, version=2))])
+        eventually(lambda: screen(a, "AWB-1").stoplight == pb.STOPLIGHT_RED,
+                   "a new version of the incident never lifted the suppression")  # fmt: skip
+        again = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)  # the new version's match
+        assert (again.incident_version, again.in_effect) == (2, True)
+        assert again.recorded_at != first.recorded_at
+        assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_GREEN
+        assert [o.incident_version for o in listed(a)] == [2]
+    finally:
+        deployment.stop()
+
+
+def test_a_false_match_cleared_again_after_it_expired_suppresses_again(
+    deployment: Deployment,
+) -> None:
+    expiry_s = 2.0
+    running = deployment.start(suppression_expiry_days=expiry_s / 86400)
+    a = deployment.client(running, "a")
+    screen(a, "AWB-1")
+    first = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)
+    eventually(lambda: screen(a, "AWB-1").stoplight == pb.STOPLIGHT_RED,
+               "the suppression never expired", within_s=expiry_s + 10)  # fmt: skip
+    again = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)
+    assert again.in_effect and again.recorded_at != first.recorded_at
+    assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_GREEN

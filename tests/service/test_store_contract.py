@@ -282,3 +282,20 @@ def test_outcome_pages_are_newest_first_by_agency_and_item(open_outcomes: Outcom
     assert items("de-zoll", item_id="AWB-3") == ["AWB-3"]
     assert items(None, item_id="AWB-0", limit=1) == ["AWB-0"]
     assert items("nobody") == []
+
+
+def test_the_same_outcome_of_another_version_party_or_after_renew_before_replaces(
+    open_outcomes: OutcomeFactory,
+) -> None:
+    store = open_outcomes()
+    store.record(outcome_of("AWB-1"))
+    for n, changes in enumerate(({"incident_version": 3}, {"party_digest": "cd" * 32}), 2):
+        replaced, changed = store.record(outcome_of("AWB-1", at=1_800_000_100.0 + n, **changes))
+        assert changed and replaced.sequence == n, changes
+        assert replaced.record == outcome_of("AWB-1", at=1_800_000_100.0 + n, **changes)
+    latest = outcome_of("AWB-1", at=1_800_000_200.0, party_digest="cd" * 32)
+    kept, changed = store.record(latest, renew_before=1_800_000_100.0)
+    assert not changed and kept.sequence == 3  # recorded since renew_before: it stands
+    renewed, changed = store.record(latest, renew_before=1_800_000_150.0)
+    assert changed and renewed.sequence == 4 and renewed.record == latest
+    assert [s.sequence for s in open_outcomes().all()] == [4]
