@@ -289,10 +289,13 @@ def test_the_same_outcome_of_another_version_party_or_after_renew_before_replace
 ) -> None:
     store = open_outcomes()
     store.record(outcome_of("AWB-1"))
-    for n, changes in enumerate(({"incident_version": 3}, {"party_digest": "cd" * 32}), 2):
-        replaced, changed = store.record(outcome_of("AWB-1", at=1_800_000_100.0 + n, **changes))
-        assert changed and replaced.sequence == n, changes
-        assert replaced.record == outcome_of("AWB-1", at=1_800_000_100.0 + n, **changes)
+    base = outcome_of("AWB-1")
+    for n, changed_one in enumerate(
+        (replace(base, incident_version=3), replace(base, party_digest="cd" * 32)), 2
+    ):
+        recording = replace(changed_one, at=1_800_000_100.0 + n)
+        replaced, changed = store.record(recording)
+        assert changed and replaced.sequence == n and replaced.record == recording
     latest = outcome_of("AWB-1", at=1_800_000_200.0, party_digest="cd" * 32)
     kept, changed = store.record(latest, renew_before=1_800_000_100.0)
     assert not changed and kept.sequence == 3  # recorded since renew_before: it stands
