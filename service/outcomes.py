@@ -11,6 +11,7 @@ reason code).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from index.errors import FieldViolation, ValidationError
 from service.audit import MATCHED_SCREENS_KEPT, AuditLog, AuditMatch, AuditRecord
 from service.errors import FailedPreconditionError
-from service.store.base import IncidentStore
+from service.store.base import IncidentStore, StoreError
 from service.store.outcomes import Outcome, OutcomeRecord, Stored
 from service.suppressions import SuppressionHolder
 
+log = logging.getLogger(__name__)
 MAX_ID_CHARS = 128
 SCREENS_LOOKED_AT = MATCHED_SCREENS_KEPT  # Redis keeps no more per item
 
@@ -167,7 +169,11 @@ class Outcomes:
         ))  # fmt: skip
         if changed:
             self._on_recorded(stored.record)
-            self._suppressions.reload()  # this worker's next screens see it at once
+            try:
+                self._suppressions.reload()  # this worker's next screens see it at once
+            except StoreError as exc:  # stored: the periodic reload will pick it up
+                log.warning("suppressions not reloaded after an outcome",
+                            extra={"error": str(exc)})  # fmt: skip
         return self._listed([stored])[0], changed
 
     def page(self, agency: str | None, item_id: str, before: int, limit: int) -> list[Listed]:

@@ -101,7 +101,10 @@ class SuppressionHolder:
         with self._lock:
             sequence = self._store.sequence()  # before reading: a write meanwhile is seen next
             now = self._clock()
-            active = active_pairs((s.record for s in self._store.all()), now, self._expiry_s)
+            # only what can suppress now: false matches within the expiry, and the seizures
+            # that may lift them (recorded after them)
+            since = now - self._expiry_s if self._expiry_s else 0.0
+            active = active_pairs(self._store.suppressing(since), now, self._expiry_s)
             self._sets = {
                 agency: _core.Suppressions(self._key, pairs)
                 for agency, pairs in active.pairs.items()

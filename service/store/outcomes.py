@@ -95,6 +95,11 @@ class OutcomeStore(Protocol):
         """Every outcome, oldest first."""
         ...
 
+    def suppressing(self, since: float) -> list[OutcomeRecord]:
+        """The outcomes that can suppress or lift a suppression (CLEARED_FALSE_MATCH and
+        SEIZED) recorded at or after `since`, in no particular order."""
+        ...
+
     def sequence(self) -> int:
         """The number of the last accepted write (0 before any)."""
         ...
@@ -108,11 +113,24 @@ CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT NOT NULL UNIQUE,
     agency TEXT NOT NULL,
     item_id TEXT NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    outcome TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outcomes_agency ON outcomes (agency, seq);
 CREATE INDEX IF NOT EXISTS outcomes_item ON outcomes (item_id, seq);
 """
+# A table made before `outcome` and `at` were columns gets them, filled from the bodies.
+_ADD_COLUMNS = """
+BEGIN IMMEDIATE;
+ALTER TABLE outcomes ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+ALTER TABLE outcomes ADD COLUMN at REAL NOT NULL DEFAULT 0;
+UPDATE outcomes SET outcome = json_extract(CAST(body AS TEXT), '$.outcome'),
+                    at = json_extract(CAST(body AS TEXT), '$.at');
+COMMIT;
+"""
+_SUPPRESSING_INDEX = "CREATE INDEX IF NOT EXISTS outcomes_outcome ON outcomes (outcome, at)"
+SUPPRESSING = (Outcome.CLEARED_FALSE_MATCH, Outcome.SEIZED)
 
 
 class SqliteOutcomeStore:
@@ -122,7 +140,16 @@ class SqliteOutcomeStore:
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        db = self._db()
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
+        if "outcome" not in columns:
+            try:
+                db.executescript(_ADD_COLUMNS)
+            except sqlite3.OperationalError:  # another process added them meanwhile
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+        db.execute(_SUPPRESSING_INDEX)
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -150,9 +177,11 @@ class SqliteOutcomeStore:
                     return stored, False
                 db.execute("DELETE FROM outcomes WHERE key = ?", (outcome.key,))
             cursor = db.execute(
-                "INSERT INTO outcomes (key, agency, item_id, body) VALUES (?, ?, ?, ?)",
-                (outcome.key, outcome.agency, outcome.item_id, outcome.to_json()),
-            )
+                "INSERT INTO outcomes (key, agency, item_id, body, outcome, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (outcome.key, outcome.agency, outcome.item_id, outcome.to_json(),
+                 outcome.outcome.value, outcome.at),
+            )  # fmt: skip
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -179,6 +208,14 @@ class SqliteOutcomeStore:
         rows = self._db().execute("SELECT seq, body FROM outcomes ORDER BY seq")
         return [Stored(int(seq), OutcomeRecord.from_json(body)) for seq, body in rows]
 
+    def suppressing(self, since: float) -> list[OutcomeRecord]:
+        try:
+            query = "SELECT body FROM outcomes WHERE outcome IN (?, ?) AND at >= ?"
+            rows = self._db().execute(query, (*(o.value for o in SUPPRESSING), since)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"outcome read failed: {exc}") from exc
+        return [OutcomeRecord.from_json(body) for (body,) in rows]
+
     def sequence(self) -> int:
         row = self._db().execute("SELECT seq FROM sqlite_sequence WHERE name = 'outcomes'")
         found = row.fetchone()
@@ -191,8 +228,10 @@ class SqliteOutcomeStore:
             self._local.db = None
 
 
-# KEYS: the outcomes hash, the sequence counter, the order set, the agency's order set.
-# ARGV: the key, the outcome, the body, the party digest, the incident version, renew_before.
+# KEYS: the outcomes hash, the sequence counter, the order set, the agency's order set, the
+# suppressing set (key by recorded time, CLEARED_FALSE_MATCH and SEIZED only).
+# ARGV: the key, the outcome, the body, the party digest, the incident version, renew_before,
+# the recorded time.
 # Returns {sequence, stored body, changed (0/1)} (see `same_recording`).
 _RECORD_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -208,6 +247,11 @@ local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
+if ARGV[2] == 'CLEARED_FALSE_MATCH' or ARGV[2] == 'SEIZED' then
+  redis.call('ZADD', KEYS[5], ARGV[7], ARGV[1])
+else
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
 return {seq, ARGV[3], 1}
 """
 
@@ -215,8 +259,9 @@ return {seq, ARGV[3], 1}
 class RedisOutcomeStore:
     """`{prefix}outcomes` (a hash: key → JSON), `{prefix}outcomes:seq` (the sequence),
     `{prefix}outcomes:order` and `{prefix}outcomes:agency:{agency}` (sorted sets: key by
-    sequence number), written together by one script; acknowledged after WAIT when the store
-    waits for replicas, as incident writes are."""
+    sequence number) and `{prefix}outcomes:suppressing` (a sorted set: the key of each
+    CLEARED_FALSE_MATCH or SEIZED by its recorded time), written together by one script;
+    acknowledged after WAIT when the store waits for replicas, as incident writes are."""
 
     def __init__(self, url: str, prefix: str, options: RedisOptions | None = None) -> None:
         self._options = options or RedisOptions()
@@ -225,7 +270,21 @@ class RedisOutcomeStore:
         self._seq = f"{prefix}outcomes:seq"
         self._order = f"{prefix}outcomes:order"
         self._agency_prefix = f"{prefix}outcomes:agency:"
+        self._suppressing = f"{prefix}outcomes:suppressing"
         self._record = self._redis.register_script(_RECORD_SCRIPT)
+        self._fill_suppressing()
+
+    def _fill_suppressing(self) -> None:
+        """Outcomes recorded before the suppressing set was kept are added to it, once."""
+        if self._call("exists", self._redis.exists, self._suppressing) or not self._call(
+            "exists", self._redis.exists, self._hash
+        ):
+            return
+        bodies = cast(dict[bytes, bytes], self._call("hgetall", self._redis.hgetall, self._hash))
+        found = {key: r.at for key, body in bodies.items()
+                 if (r := OutcomeRecord.from_json(body)).outcome in SUPPRESSING}  # fmt: skip
+        if found:
+            self._call("zadd", self._redis.zadd, self._suppressing, found)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -234,9 +293,10 @@ class RedisOutcomeStore:
             raise StoreError(f"redis {what} failed: {exc}") from exc
 
     def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
-        keys = [self._hash, self._seq, self._order, self._agency_prefix + outcome.agency]
+        keys = [self._hash, self._seq, self._order, self._agency_prefix + outcome.agency,
+                self._suppressing]  # fmt: skip
         args = [outcome.key, outcome.outcome.value, outcome.to_json(), outcome.party_digest,
-                outcome.incident_version, repr(float(renew_before))]  # fmt: skip
+                outcome.incident_version, repr(float(renew_before)), repr(outcome.at)]  # fmt: skip
         seq, body, changed = self._call("outcome write", self._record_replicated, keys, args)
         return Stored(int(seq), OutcomeRecord.from_json(body)), bool(changed)
 
@@ -285,6 +345,16 @@ class RedisOutcomeStore:
             self._call("all", self._redis.zrange, self._order, 0, -1, withscores=True),
         )
         return self._bodies([k for k, _ in rows], [s for _, s in rows])
+
+    def suppressing(self, since: float) -> list[OutcomeRecord]:
+        keys = cast(
+            list[bytes],
+            self._call("suppressing", self._redis.zrangebyscore, self._suppressing, since, "+inf"),
+        )
+        if not keys:
+            return []
+        bodies = cast(list[bytes | None], self._call("hmget", self._redis.hmget, self._hash, keys))
+        return [OutcomeRecord.from_json(body) for body in bodies if body is not None]
 
     def sequence(self) -> int:
         return int(self._call("sequence", self._redis.get, self._seq) or 0)

@@ -302,3 +302,57 @@ def test_the_same_outcome_of_another_version_party_or_after_renew_before_replace
     renewed, changed = store.record(latest, renew_before=1_800_000_150.0)
     assert changed and renewed.sequence == 4 and renewed.record == latest
     assert [s.sequence for s in open_outcomes().all()] == [4]
+
+
+def test_only_outcomes_that_can_suppress_within_the_period_are_read_for_suppressions(
+    open_outcomes: OutcomeFactory,
+) -> None:
+    store = open_outcomes()
+    store.record(outcome_of("AWB-OLD", at=1000.0))  # older than the expiry period
+    store.record(outcome_of("AWB-NEW", at=2000.0))
+    store.record(outcome_of("AWB-SEIZED", Outcome.SEIZED, at=2001.0))
+    store.record(outcome_of("AWB-OTHER", Outcome.CLEARED_OTHER, at=2002.0))
+    store.record(outcome_of("AWB-LATER", at=2003.0))
+    store.record(outcome_of("AWB-LATER", Outcome.CLEARED_OTHER, at=2004.0))  # no longer one
+
+    def items(since: float) -> list[str]:
+        return sorted(r.item_id for r in open_outcomes().suppressing(since))
+
+    assert items(1500.0) == ["AWB-NEW", "AWB-SEIZED"]
+    assert items(0.0) == ["AWB-NEW", "AWB-OLD", "AWB-SEIZED"]
+    assert items(2001.0) == ["AWB-SEIZED"]
+
+
+def test_an_sqlite_outcomes_table_made_before_the_columns_is_read_for_suppressions(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL "
+        "UNIQUE, agency TEXT NOT NULL, item_id TEXT NOT NULL, body BLOB NOT NULL)"
+    )
+    record = outcome_of("AWB-1", at=2000.0)
+    old.execute("INSERT INTO outcomes (key, agency, item_id, body) VALUES (?, ?, ?, ?)",
+                (record.key, record.agency, record.item_id, record.to_json()))  # fmt: skip
+    old.commit()
+    old.close()
+    store = SqliteOutcomeStore(path)
+    assert store.suppressing(1500.0) == [record] and store.suppressing(2500.0) == []
+    store.close()
+
+
+def test_a_redis_outcome_store_fills_its_suppressing_set_from_older_outcomes(
+    redis_server: RedisServer,
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    store = RedisOutcomeStore(redis_server.url, prefix)
+    record = outcome_of("AWB-1", at=2000.0)
+    store.record(record)
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(f"{prefix}outcomes:suppressing")  # as written before the set was kept
+    client.close()
+    store.close()
+    reopened = RedisOutcomeStore(redis_server.url, prefix)
+    assert reopened.suppressing(1500.0) == [record]
+    reopened.close()
