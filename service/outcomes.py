@@ -155,11 +155,7 @@ class Outcomes:
             outcome=request.outcome, at=now, stoplight=match.stoplight,
             reason_codes=match.reason_codes, policy_version=screen.policy_version,
         )  # fmt: skip
-        expiry_s = self._suppressions.expiry_s
-        # a false match recorded again once its suppression lapsed is recorded anew
-        renewable = expiry_s and request.outcome is Outcome.CLEARED_FALSE_MATCH
-        renew_before = now - expiry_s if renewable else 0.0
-        stored, changed = self._store.record(outcome, renew_before)
+        # audited first: the trail only appends, and no outcome may be in force unaudited
         self._audit.record(AuditRecord(
             at=now, caller=recorder.caller, request_id=recorder.request_id, rpc="RecordOutcome",
             item_id=request.item_id, party_digests=(outcome.party_digest,),
@@ -167,6 +163,11 @@ class Outcomes:
             generation=screen.generation, policy_version=screen.policy_version,
             outcome=request.outcome.value,
         ))  # fmt: skip
+        expiry_s = self._suppressions.expiry_s
+        # a false match recorded again once its suppression lapsed is recorded anew
+        renewable = expiry_s and request.outcome is Outcome.CLEARED_FALSE_MATCH
+        renew_before = now - expiry_s if renewable else 0.0
+        stored, changed = self._store.record(outcome, renew_before)
         if changed:
             self._on_recorded(stored.record)
             try:

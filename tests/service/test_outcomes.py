@@ -5,6 +5,7 @@ field; outcomes survive a restart; recordings are audited and counted."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -462,3 +463,22 @@ def test_a_false_match_cleared_again_after_it_expired_suppresses_again(
     again = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)
     assert again.in_effect and again.recorded_at != first.recorded_at
     assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_GREEN
+
+
+def test_an_outcome_the_audit_trail_refuses_is_not_stored(deployment: Deployment) -> None:
+    running = deployment.start()
+    a = deployment.client(running, "a")
+    screen(a, "AWB-1")
+    assert record(a, "AWB-1", pb.OUTCOME_CLEARED_OTHER).outcome == pb.OUTCOME_CLEARED_OTHER
+    db = sqlite3.connect(deployment.store_url.removeprefix("sqlite:///"))
+    db.execute(  # the audit trail refuses recordings from now on (a full disk, say)
+        "CREATE TRIGGER refuse_outcomes BEFORE INSERT ON audit "
+        'WHEN CAST(NEW.body AS TEXT) LIKE \'%"rpc":"RecordOutcome"%\' '
+        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+    )
+    db.close()
+    assert refused(lambda: record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)).code() in (
+        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL,
+    )  # fmt: skip
+    assert [o.outcome for o in listed(a)] == [pb.OUTCOME_CLEARED_OTHER]  # unaudited: not stored
+    assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_RED
