@@ -220,8 +220,8 @@ class ServerMetrics:
         )
         self.outcomes = Counter(
             "preflight_outcomes_total",
-            "Outcomes recorded (a new or changed outcome of a match), by outcome and the policy "
-            "version that scored the screen.",
+            "Outcomes recorded, each match's first only (an outcome that replaces another is "
+            "not counted again), by outcome and the policy version that scored the screen.",
             ("outcome", "policy_version"),
             registry=r,
         )

@@ -167,9 +167,10 @@ class Outcomes:
         # a false match recorded again once its suppression lapsed is recorded anew
         renewable = expiry_s and request.outcome is Outcome.CLEARED_FALSE_MATCH
         renew_before = now - expiry_s if renewable else 0.0
-        stored, changed = self._store.record(outcome, renew_before)
-        if changed:
+        stored, changed, first = self._store.record(outcome, renew_before)
+        if first:  # counted once per match: a replacement would count the match twice
             self._on_recorded(stored.record)
+        if changed:
             try:
                 self._suppressions.reload()  # this worker's next screens see it at once
             except StoreError as exc:  # stored: the periodic reload will pick it up

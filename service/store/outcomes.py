@@ -79,8 +79,11 @@ class Stored:
 
 
 class OutcomeStore(Protocol):
-    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
-        """Store `outcome` under its key, durably; what is stored now and whether it changed.
+    def record(
+        self, outcome: OutcomeRecord, renew_before: float = 0.0
+    ) -> tuple[Stored, bool, bool]:
+        """Store `outcome` under its key, durably; what is stored now, whether it changed, and
+        whether it is the key's first outcome (nothing was stored under it).
         The same recording again (the same outcome of the same party digest and incident
         version, first recorded at or after `renew_before`) keeps the first; anything else
         replaces it."""
@@ -163,7 +166,9 @@ class SqliteOutcomeStore:
             self._local.db = db
         return db
 
-    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
+    def record(
+        self, outcome: OutcomeRecord, renew_before: float = 0.0
+    ) -> tuple[Stored, bool, bool]:
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -174,7 +179,7 @@ class SqliteOutcomeStore:
                 stored = Stored(int(row[0]), OutcomeRecord.from_json(row[1]))
                 if same_recording(stored.record, outcome, renew_before):
                     db.execute("COMMIT")
-                    return stored, False
+                    return stored, False, False
                 db.execute("DELETE FROM outcomes WHERE key = ?", (outcome.key,))
             cursor = db.execute(
                 "INSERT INTO outcomes (key, agency, item_id, body, outcome, at) "
@@ -187,7 +192,7 @@ class SqliteOutcomeStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StoreError(f"outcome write failed: {exc}") from exc
-        return Stored(int(cursor.lastrowid or 0), outcome), True
+        return Stored(int(cursor.lastrowid or 0), outcome), True, row is None
 
     def page(self, agency: str | None, item_id: str, before: int, limit: int) -> list[Stored]:
         clauses, values = ["seq < ?"], [before or 2**62]
@@ -231,8 +236,8 @@ class SqliteOutcomeStore:
 # KEYS: the outcomes hash, the sequence counter, the order set, the agency's order set, the
 # suppressing set (key by recorded time, CLEARED_FALSE_MATCH and SEIZED only).
 # ARGV: the key, the outcome, the body, the party digest, the incident version, renew_before,
-# the recorded time.
-# Returns {sequence, stored body, changed (0/1)} (see `same_recording`).
+# the recorded time. Returns {sequence, stored body, changed (0/1), first (0/1)}.
+# (see `same_recording`)
 _RECORD_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
@@ -240,7 +245,7 @@ if current then
   if was['outcome'] == ARGV[2] and was['party_digest'] == ARGV[4]
       and tonumber(was['incident_version']) == tonumber(ARGV[5])
       and tonumber(was['at']) >= tonumber(ARGV[6]) then
-    return {tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])), current, 0}
+    return {tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])), current, 0, 0}
   end
 end
 local seq = redis.call('INCR', KEYS[2])
@@ -252,7 +257,10 @@ if ARGV[2] == 'CLEARED_FALSE_MATCH' or ARGV[2] == 'SEIZED' then
 else
   redis.call('ZREM', KEYS[5], ARGV[1])
 end
-return {seq, ARGV[3], 1}
+if current then
+  return {seq, ARGV[3], 1, 0}
+end
+return {seq, ARGV[3], 1, 1}
 """
 
 
@@ -292,13 +300,15 @@ class RedisOutcomeStore:
         except redis.RedisError as exc:
             raise StoreError(f"redis {what} failed: {exc}") from exc
 
-    def record(self, outcome: OutcomeRecord, renew_before: float = 0.0) -> tuple[Stored, bool]:
+    def record(
+        self, outcome: OutcomeRecord, renew_before: float = 0.0
+    ) -> tuple[Stored, bool, bool]:
         keys = [self._hash, self._seq, self._order, self._agency_prefix + outcome.agency,
                 self._suppressing]  # fmt: skip
         args = [outcome.key, outcome.outcome.value, outcome.to_json(), outcome.party_digest,
                 outcome.incident_version, repr(float(renew_before)), repr(outcome.at)]  # fmt: skip
-        seq, body, changed = self._call("outcome write", self._record_replicated, keys, args)
-        return Stored(int(seq), OutcomeRecord.from_json(body)), bool(changed)
+        seq, body, changed, first = self._call("outcome write", self._record_replicated, keys, args)
+        return Stored(int(seq), OutcomeRecord.from_json(body)), bool(changed), bool(first)
 
     def _record_replicated(self, keys: list[str], args: list[Any]) -> Any:
         if self._options.wait_replicas <= 0:

@@ -277,8 +277,12 @@ def test_recording_again_changes_nothing_and_another_outcome_replaces(
     record(a, "AWB-1", pb.OUTCOME_SEIZED)
     assert [o.outcome for o in listed(a)] == [pb.OUTCOME_SEIZED]
     assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_RED
+    # a match is counted once: the replacement is not counted beside the first recording
     seized = {**labels, "outcome": "SEIZED"}
-    assert registry.get_sample_value("preflight_outcomes_total", seized) == 1
+    assert registry.get_sample_value("preflight_outcomes_total", seized) in (None, 0)
+    assert registry.get_sample_value("preflight_outcomes_total", labels) == 1
+    record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)  # and back: still once
+    assert registry.get_sample_value("preflight_outcomes_total", labels) == 1
 
 
 def test_outcomes_take_the_screen_role(deployment: Deployment) -> None:

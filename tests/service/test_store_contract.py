@@ -253,14 +253,16 @@ def test_an_outcome_is_kept_once_per_match_and_replaced_by_another(
 ) -> None:
     store = open_outcomes()
     assert store.sequence() == 0 and store.all() == []
-    first, changed = store.record(outcome_of("AWB-1"))
-    assert changed and first.record == outcome_of("AWB-1") and first.sequence == 1
-    again, changed = store.record(outcome_of("AWB-1", at=1_900_000_000.0, caller="someone"))
-    assert not changed and again == first  # the first recording stands
+    first, changed, new = store.record(outcome_of("AWB-1"))
+    assert changed and new and first.record == outcome_of("AWB-1") and first.sequence == 1
+    again, changed, new = store.record(outcome_of("AWB-1", at=1_900_000_000.0, caller="someone"))
+    assert not changed and not new and again == first  # the first recording stands
     assert store.sequence() == 1
-    replaced, changed = store.record(outcome_of("AWB-1", Outcome.SEIZED))
-    assert changed and replaced.sequence == 2 and replaced.record.outcome is Outcome.SEIZED
-    store.record(outcome_of("AWB-1", party_index=1))  # another party of the item: its own
+    replaced, changed, new = store.record(outcome_of("AWB-1", Outcome.SEIZED))
+    assert (
+        changed and not new and replaced.sequence == 2 and replaced.record.outcome is Outcome.SEIZED
+    )
+    assert store.record(outcome_of("AWB-1", party_index=1))[2]  # another party: its own
     assert [(s.sequence, s.record.party_index) for s in open_outcomes().all()] == [(2, 0), (3, 1)]
     assert open_outcomes().sequence() == 3
 
@@ -294,12 +296,12 @@ def test_the_same_outcome_of_another_version_party_or_after_renew_before_replace
         (replace(base, incident_version=3), replace(base, party_digest="cd" * 32)), 2
     ):
         recording = replace(changed_one, at=1_800_000_100.0 + n)
-        replaced, changed = store.record(recording)
+        replaced, changed, _ = store.record(recording)
         assert changed and replaced.sequence == n and replaced.record == recording
     latest = outcome_of("AWB-1", at=1_800_000_200.0, party_digest="cd" * 32)
-    kept, changed = store.record(latest, renew_before=1_800_000_100.0)
+    kept, changed, _ = store.record(latest, renew_before=1_800_000_100.0)
     assert not changed and kept.sequence == 3  # recorded since renew_before: it stands
-    renewed, changed = store.record(latest, renew_before=1_800_000_150.0)
+    renewed, changed, _ = store.record(latest, renew_before=1_800_000_150.0)
     assert changed and renewed.sequence == 4 and renewed.record == latest
     assert [s.sequence for s in open_outcomes().all()] == [4]
 
