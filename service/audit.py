@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -134,9 +134,11 @@ class AuditQuery:
 class AuditSink(Protocol):
     def write(self, rows: Sequence[AuditRow]) -> None: ...
     def query(self, query: AuditQuery) -> list[AuditRecord]: ...
-    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
-        """The newest `limit` verdicts on `item_id` since `since` that name matches, newest
-        first."""
+    def matched_screens(
+        self, item_id: str, callers: Collection[str], since: float, limit: int
+    ) -> list[AuditRecord]:
+        """The newest `limit` verdicts on `item_id` by `callers` since `since` that name
+        matches, newest first."""
         ...
 
     def purge(self, before: float) -> int: ...
@@ -201,11 +203,17 @@ class SqliteAuditSink:
         )
         return [AuditRecord.from_json(body) for (body,) in rows]
 
-    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+    def matched_screens(
+        self, item_id: str, callers: Collection[str], since: float, limit: int
+    ) -> list[AuditRecord]:
         found: list[AuditRecord] = []
+        if not callers:
+            return found
+        marks = ", ".join("?" * len(callers))
         rows = self._db().execute(
-            "SELECT body FROM audit WHERE item_id = ? AND at >= ? ORDER BY seq DESC",
-            (item_id, since),
+            f"SELECT body FROM audit WHERE item_id = ? AND caller IN ({marks}) AND at >= ? "
+            "ORDER BY seq DESC",
+            (item_id, *sorted(callers), since),
         )
         for (body,) in rows:
             record = AuditRecord.from_json(body)
@@ -229,9 +237,10 @@ class RedisAuditSink:
     """A Stream (`{prefix}audit`) written with one pipelined XADD per record; entry ids are
     Redis's write time (every worker appends to the same stream), which time queries and
     retention use — within a flush interval of the verdict. A verdict that names matches is
-    also appended to its item's list (`{prefix}audit:matched:{item id}`, trimmed to the newest
-    MATCHED_SCREENS_KEPT and expiring `matched_ttl_s` after the item's last such verdict: the
-    outcome window), where outcomes find it without reading the stream.
+    also appended to its caller's list for the item (`{prefix}audit:matched:{length of the
+    caller's name}:{caller}:{item id}`, so another caller's screens never push it out), trimmed
+    to the newest MATCHED_SCREENS_KEPT and expiring `matched_ttl_s` after the last such verdict
+    (the outcome window), where outcomes find it without reading the stream.
     Durability is the Redis server's (AOF `appendfsync always` for no loss); a flush waits for
     the replicas incident writes wait for (`RedisOptions.wait_replicas`) and warns when they
     do not confirm it (the records are on the primary: written again, they would be there
@@ -249,16 +258,16 @@ class RedisAuditSink:
         self._stream = f"{prefix}audit"
         self._matched_ttl_s = max(int(matched_ttl_s), 1)
 
-    def _matched_key(self, item_id: str) -> str:
-        return f"{self._stream}:matched:{item_id}"
+    def _matched_key(self, caller: str, item_id: str) -> str:
+        return f"{self._stream}:matched:{len(caller)}:{caller}:{item_id}"
 
     def write(self, rows: Sequence[AuditRow]) -> None:
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for _, _, item_id, body, matched in rows:
+            for _, caller, item_id, body, matched in rows:
                 pipe.xadd(self._stream, {"body": body})
                 if matched:
-                    key = self._matched_key(item_id)
+                    key = self._matched_key(caller, item_id)
                     pipe.rpush(key, body)
                     pipe.ltrim(key, -MATCHED_SCREENS_KEPT, -1)
                     pipe.expire(key, self._matched_ttl_s)
@@ -293,13 +302,19 @@ class RedisAuditSink:
             start = f"({entries[-1][0].decode()}"
         return found[: query.limit]
 
-    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
+    def matched_screens(
+        self, item_id: str, callers: Collection[str], since: float, limit: int
+    ) -> list[AuditRecord]:
         try:
-            bodies = cast(list[bytes], self._redis.lrange(self._matched_key(item_id), -limit, -1))
+            pipe = self._redis.pipeline(transaction=False)
+            for caller in sorted(callers):
+                pipe.lrange(self._matched_key(caller, item_id), -limit, -1)
+            lists = cast(list[list[bytes]], pipe.execute())
         except redis.RedisError as exc:
             raise StoreError(f"audit read failed: {exc}") from exc
-        records = (AuditRecord.from_json(body) for body in reversed(bodies))
-        return [r for r in records if r.is_verdict and r.at >= since]
+        records = [AuditRecord.from_json(body) for bodies in lists for body in bodies]
+        records.sort(key=lambda r: r.at, reverse=True)
+        return [r for r in records if r.is_verdict and r.at >= since][:limit]
 
     def purge(self, before: float) -> int:
         return int(
@@ -417,11 +432,13 @@ class AuditLog:
     def query(self, query: AuditQuery) -> Iterator[AuditRecord]:
         yield from self._sink.query(query)
 
-    def matched_screens(self, item_id: str, since: float, limit: int) -> list[AuditRecord]:
-        """The newest verdicts on `item_id` since `since` that name matches, newest first
-        (this process's pending records are written first)."""
+    def matched_screens(
+        self, item_id: str, callers: Collection[str], since: float, limit: int
+    ) -> list[AuditRecord]:
+        """The newest verdicts on `item_id` by `callers` since `since` that name matches,
+        newest first (this process's pending records are written first)."""
         self.flush()
-        return self._sink.matched_screens(item_id, since, limit)
+        return self._sink.matched_screens(item_id, callers, since, limit)
 
     def record(self, record: AuditRecord) -> None:
         """Write one record now (raises StoreError): for calls that must be audited before

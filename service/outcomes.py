@@ -25,7 +25,7 @@ from service.suppressions import SuppressionHolder
 
 log = logging.getLogger(__name__)
 MAX_ID_CHARS = 128
-SCREENS_LOOKED_AT = MATCHED_SCREENS_KEPT  # Redis keeps no more per item
+SCREENS_LOOKED_AT = MATCHED_SCREENS_KEPT  # Redis keeps no more per caller and item
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +140,9 @@ class Outcomes:
                 "keep (audit = 0)"
             )
         now = self._clock()
-        screens = [
-            s
-            for s in self._audit.matched_screens(
-                request.item_id, now - self._window_s, SCREENS_LOOKED_AT
-            )
-            if s.caller in recorder.agency_callers
-        ]
+        screens = self._audit.matched_screens(  # the agency's own: others cannot crowd them out
+            request.item_id, recorder.agency_callers, now - self._window_s, SCREENS_LOOKED_AT
+        )
         screen, match = find_match(screens, request, recorder.agency)
         outcome = OutcomeRecord(
             agency=recorder.agency, caller=recorder.caller, item_id=request.item_id,

@@ -91,8 +91,10 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         assert record.matches[0] == AuditMatch(
             0, hit.incident.incident_id, hit.incident.version, "RED", tuple(hit.reason_codes)
         )
-        assert sink.matched_screens("EE471108151FR", started - 1, 10) == [record]
-        assert sink.matched_screens("EE471108151FR", time.time() + 1, 10) == []  # too old
+        assert sink.matched_screens("EE471108151FR", {"anonymous"}, started - 1, 10) == [record]
+        assert (
+            sink.matched_screens("EE471108151FR", {"anonymous"}, time.time() + 1, 10) == []
+        )  # too old
         assert record.policy_version == red.policy_version
         expected = party_digest(bytes.fromhex(AUDIT_KEY), party.name, party.business_name,
                                 party.country_code)  # fmt: skip
@@ -101,7 +103,9 @@ def test_every_verdict_is_recorded_with_digests_not_names(
         for secret in filter(None, (party.name, party.business_name, *party.phones)):
             assert secret not in raw
         batch_records = wait_for(sink, AuditQuery(since=started), 4)
-        assert sink.matched_screens(ITEMS[0], 0.0, 10) == []  # audited, GREEN: no matches
+        assert (
+            sink.matched_screens(ITEMS[0], {"anonymous"}, 0.0, 10) == []
+        )  # audited, GREEN: no matches
         assert (
             sorted(r.item_id for r in batch_records if r.rpc == "ScreenBatch") == ITEMS
         )  # the invalid item got an error, not a verdict: nothing to audit
@@ -187,7 +191,7 @@ def test_an_items_redis_list_of_matched_screens_stays_bounded(redis_server: Redi
             sink.write([matched_row("AWB-1", "atlas", now + n / 1000)])
         lists = [k for k in client.scan_iter(f"{prefix}*") if client.type(k) == b"list"]
         assert [client.llen(k) for k in lists] == [MATCHED_SCREENS_KEPT]
-        newest = sink.matched_screens("AWB-1", 0.0, 1)
+        newest = sink.matched_screens("AWB-1", {"atlas"}, 0.0, 1)
         assert newest[0].at == pytest.approx(now + (MATCHED_SCREENS_KEPT + 24) / 1000)
     finally:
         client.close()

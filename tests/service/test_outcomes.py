@@ -26,6 +26,7 @@ from service.certs import make_development_pki
 from service.cli import showcase_incident
 from service.client import Connection, PreflightClient
 from service.metrics import ServerMetrics
+from service.outcomes import SCREENS_LOOKED_AT
 from service.rpc import convert
 from service.rpc.server import Running, start_server
 from service.settings import load_settings
@@ -486,3 +487,21 @@ def test_an_outcome_the_audit_trail_refuses_is_not_stored(deployment: Deployment
     )  # fmt: skip
     assert [o.outcome for o in listed(a)] == [pb.OUTCOME_CLEARED_OTHER]  # unaudited: not stored
     assert screen(a, "AWB-2").stoplight == pb.STOPLIGHT_RED
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_another_agencys_screens_of_the_item_cannot_crowd_out_yours(
+    backend: str, tmp_path: Path, pki: Path, redis_server: RedisServer
+) -> None:
+    deployment = deployment_on(backend, tmp_path, pki, redis_server)
+    try:
+        running = deployment.start()
+        a, b = deployment.client(running, "a"), deployment.client(running, "b")
+        screen(a, "AWB-1")
+        for _ in range(2):  # the same item, more often than an outcome's lookup reads
+            b.screen_batch([item("AWB-1")] * (SCREENS_LOOKED_AT // 2 + 1))
+        recorded = record(a, "AWB-1", pb.OUTCOME_CLEARED_FALSE_MATCH)
+        assert (recorded.agency, recorded.in_effect) == ("agency-a", True)
+        assert record(b, "AWB-1", pb.OUTCOME_SEIZED).agency == "bravo"
+    finally:
+        deployment.stop()
