@@ -121,7 +121,7 @@ def test_the_overlay_sizes_the_production_replicas() -> None:
     assert one(production, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 4
     assert container(production)["image"] == "registry.example.org/incb/preflight:0.1.0"
     assert container(base)["resources"]["limits"]["memory"] == "1Gi"
-    assert container(production)["resources"]["limits"]["memory"] == "6Gi"
+    assert container(production)["resources"]["limits"]["memory"] == "2Gi"
     assert {o["metadata"].get("namespace") for o in production} == {"preflight"}
 
 
