@@ -265,6 +265,23 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
         return convert.status_to_pb(self._holder.status(), time.time())
 
 
+MAX_OUTCOME_POSITION = 2**62  # the stores' sequence numbers stay below it (SQLite: 64-bit)
+
+
+def _outcome_position(position: str) -> int:
+    """An outcome page token's sequence number (0: the first page); INVALID_ARGUMENT naming
+    page_token for anything else (only ASCII digits, no larger than a sequence number)."""
+    if not position:
+        return 0
+    if (
+        not (position.isascii() and position.isdigit())
+        or len(position) > 19
+        or (int(position) > MAX_OUTCOME_POSITION)
+    ):
+        raise ValidationError([FieldViolation("page_token", "is not a token this service issued")])
+    return int(position)
+
+
 class OutcomeServicer(pb_grpc.OutcomeServiceServicer):
     """Outcomes recorded and listed for the caller's agency (every agency's for admins)."""
 
@@ -287,12 +304,9 @@ class OutcomeServicer(pb_grpc.OutcomeServiceServicer):
         info = CALL.get() or CallInfo()
         size = _page_size(request.page_size)
         position = _page_token(request.page_token)
-        if position and not position.isdigit():
-            raise ValidationError(
-                [FieldViolation("page_token", "is not a token this service issued")]
-            )
+        before = _outcome_position(position)
         agency = None if info.admin else info.agency
-        page = self._outcomes.page(agency, request.item_id, int(position or 0), size)
+        page = self._outcomes.page(agency, request.item_id, before, size)
         token = _token_of(str(page[-1].stored.sequence)) if len(page) == size else ""
         return pb.ListOutcomesResponse(
             outcomes=[convert.recorded_outcome_to_pb(o) for o in page], next_page_token=token

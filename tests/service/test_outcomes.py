@@ -5,6 +5,7 @@ field; outcomes survive a restart; recordings are audited and counted."""
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -505,3 +506,13 @@ def test_another_agencys_screens_of_the_item_cannot_crowd_out_yours(
         assert record(b, "AWB-1", pb.OUTCOME_SEIZED).agency == "bravo"
     finally:
         deployment.stop()
+
+
+@pytest.mark.parametrize("position", ["²", "١٢", "9" * 30, str(2**63), "-1", "1e3"])
+def test_a_bad_outcome_page_token_is_named(deployment: Deployment, position: str) -> None:
+    running = deployment.start()
+    a = deployment.client(running, "a")
+    token = base64.urlsafe_b64encode(position.encode()).decode()
+    said = violated(lambda: a.list_outcomes(pb.ListOutcomesRequest(page_token=token)))
+    assert "page_token" in said
+    assert listed(a) == []  # and the server keeps serving
