@@ -54,9 +54,12 @@ class Role(StrEnum):
 
 PUBLIC = "public"  # no identity needed
 AUTHENTICATED = "authenticated"  # any known caller
-_METHOD_ACCESS: tuple[tuple[str, Role | str], ...] = (
+Access = Role | str | frozenset[Role]  # a role, PUBLIC / AUTHENTICATED, or any of roles
+_METHOD_ACCESS: tuple[tuple[str, Access], ...] = (
     ("/grpc.health.v1.Health/", PUBLIC),
     ("/preflight.v1.ScreeningService/", Role.SCREEN),
+    # an agency's systems record and list its outcomes; admins list every agency's
+    ("/preflight.v1.OutcomeService/ListOutcomes", frozenset({Role.SCREEN, Role.ADMIN})),
     ("/preflight.v1.OutcomeService/", Role.SCREEN),
     ("/preflight.v1.IncidentService/", Role.INGEST),
     ("/preflight.v1.IndexService/GetIndexStatus", AUTHENTICATED),
@@ -64,7 +67,7 @@ _METHOD_ACCESS: tuple[tuple[str, Role | str], ...] = (
 )
 
 
-def required_access(method: str) -> Role | str:
+def required_access(method: str) -> Access:
     """What calling `method` takes; anything unlisted (reflection included) needs admin."""
     for prefix, access in _METHOD_ACCESS:
         if method.startswith(prefix):
@@ -176,6 +179,9 @@ class AccessControl:
             )
         if isinstance(access, Role) and access not in caller.roles:
             raise PermissionDeniedError(f"caller {caller.name} lacks the {access.value} role")
+        if isinstance(access, frozenset) and not access & caller.roles:
+            roles = " or ".join(sorted(r.value for r in access))
+            raise PermissionDeniedError(f"caller {caller.name} lacks the {roles} role")
         wait_s = self._buckets.take(caller.name, max(cost, 1))
         if wait_s:
             description = (

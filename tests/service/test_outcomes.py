@@ -35,7 +35,7 @@ from service.store import open_store
 from tests.conftest import RedisServer
 
 AUDIT_KEY = "0a1b2c3d" * 8
-KEYS = {name: f"{name}-key-0123456789" for name in ("a", "a2", "b", "feeder", "console")}
+KEYS = {name: f"{name}-key-0123456789" for name in ("a", "a2", "b", "feeder", "console", "root")}
 CALLERS = f"""
 [callers.atlas-a]
 roles = ["screen"]
@@ -58,6 +58,10 @@ api_key_sha256 = ["{hash_api_key(KEYS["feeder"])}"]
 [callers.console]
 roles = ["admin", "screen"]
 api_key_sha256 = ["{hash_api_key(KEYS["console"])}"]
+
+[callers.root]
+roles = ["admin"]
+api_key_sha256 = ["{hash_api_key(KEYS["root"])}"]
 """
 DEMO = showcase_incident()
 INCIDENTS = [DEMO, *Generator(44).incidents(200)]
@@ -516,3 +520,19 @@ def test_a_bad_outcome_page_token_is_named(deployment: Deployment, position: str
     said = violated(lambda: a.list_outcomes(pb.ListOutcomesRequest(page_token=token)))
     assert "page_token" in said
     assert listed(a) == []  # and the server keeps serving
+
+
+def test_an_admin_without_the_screen_role_lists_every_agencys_outcomes_but_records_none(
+    deployment: Deployment,
+) -> None:
+    running = deployment.start()
+    a, b = deployment.client(running, "a"), deployment.client(running, "b")
+    root = deployment.client(running, "root")
+    for client, item_id in ((a, "AWB-A"), (b, "AWB-B")):
+        screen(client, item_id)
+        record(client, item_id, pb.OUTCOME_SEIZED)
+    assert {(o.agency, o.item_id) for o in listed(root)} == {
+        ("agency-a", "AWB-A"), ("bravo", "AWB-B"),
+    }  # fmt: skip
+    recording = refused(lambda: record(root, "AWB-A", pb.OUTCOME_CLEARED_OTHER))
+    assert recording.code() is grpc.StatusCode.PERMISSION_DENIED
