@@ -16,6 +16,7 @@ and one writer thread flushes it; a record that finds the buffer full is dropped
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -178,6 +179,7 @@ class SqliteAuditSink:
         return db
 
     def write(self, rows: Sequence[AuditRow]) -> None:
+        db: sqlite3.Connection | None = None
         try:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
@@ -187,6 +189,11 @@ class SqliteAuditSink:
             )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
+            # A failed write must not leave its transaction open: it would hold the write lock,
+            # so every later write (this connection's and other processes') would fail.
+            if db is not None and db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise StoreError(f"audit write failed: {exc}") from exc
 
     def query(self, query: AuditQuery) -> list[AuditRecord]:

@@ -3,6 +3,7 @@ queried back by item, caller and time; digests instead of names; drops counted; 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from service.rpc.server import start_server
 from service.screener import CompiledView, compiled_policy
 from service.settings import load_settings
 from service.store import open_store
+from service.store.base import StoreError
 from tests.conftest import RedisServer
 from tests.service.test_rpc import INCIDENTS, first_with_phone, known_party, request_for
 
@@ -196,3 +198,28 @@ def test_an_items_redis_list_of_matched_screens_stays_bounded(redis_server: Redi
     finally:
         client.close()
         sink.close()
+
+
+def test_a_failed_sqlite_audit_write_leaves_no_transaction_holding_the_lock(
+    tmp_path: Path,
+) -> None:
+    """A write the database refuses (a full disk, say) is rolled back: once the database takes
+    writes again, this sink and any other writer can write at once."""
+    path = tmp_path / "a.sqlite"
+    sink = SqliteAuditSink(path)
+    row = (time.time(), "caller", "AWB-1", b'{"item_id":"AWB-1"}', False)
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'full'); END"
+    )
+    db.commit()
+    with pytest.raises(StoreError):
+        sink.write([row])
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    other = sqlite3.connect(path, timeout=0.5)  # a lock left held would make this time out
+    other.execute("INSERT INTO audit (at, caller, item_id, body) VALUES (0, 'x', 'y', x'00')")
+    other.commit()
+    sink.write([row])
+    assert db.execute("SELECT COUNT(*) FROM audit").fetchone() == (2,)
+    sink.close()
