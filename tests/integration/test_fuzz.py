@@ -1,8 +1,9 @@
 """Hostile input through the real server over loopback: generated requests (control
 characters, 10 kB names, NaN and infinite coordinates, unknown enum values, bad S10 ids,
 oversized batches) and raw random bytes as the request body. The only acceptable answers are a
-verdict or INVALID_ARGUMENT naming fields — never INTERNAL, a crash or a hang. Over 10,000
-requests per run."""
+verdict or INVALID_ARGUMENT naming fields — never INTERNAL, a crash or a hang. 8,500 calls
+per run, batches of up to 24 items among them (fewer than the 10,000 of before issue 22 and
+23's tests, so that `make test` stays under 10 minutes on a clean checkout)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ DEADLINE_S = 10.0  # far above any honest answer: hitting it is a hang
 FUZZ = settings(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
-MESSAGES = 3500
-BATCHES = 1500
+MESSAGES = 2500
+BATCHES = 1000
 RAW = 4000
 INCIDENT_PUTS = 1000
 
