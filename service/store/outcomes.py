@@ -22,6 +22,7 @@ import redis
 
 from service.store.base import StoreError
 from service.store.redis_connect import RedisOptions, check_replicated, connect
+from service.store.sqlite import thread_connection
 
 
 class Outcome(StrEnum):
@@ -155,16 +156,7 @@ class SqliteOutcomeStore:
         db.execute(_SUPPRESSING_INDEX)
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open {self._path}: {exc}") from exc
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self._path)
 
     def record(
         self, outcome: OutcomeRecord, renew_before: float = 0.0

@@ -49,6 +49,21 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+def thread_connection(local: threading.local, path: str | Path) -> sqlite3.Connection:
+    """This thread's connection to the database at `path`, opened on its first use: autocommit
+    (transactions are explicit), WAL, synchronous=FULL."""
+    db: sqlite3.Connection | None = getattr(local, "db", None)
+    if db is None:
+        try:
+            db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        local.db = db
+    return db
+
+
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -61,16 +76,7 @@ class SqliteStore:
             )
 
     def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open {self.path}: {exc}") from exc
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self.path)
 
     def put(self, incidents: Sequence[Incident]) -> list[PutOutcome]:
         if len(incidents) > MAX_PUT_BATCH:
